@@ -1,0 +1,77 @@
+"""Test doubles for jobgov and for code that uses it.
+
+- :class:`FakeAgent`: an opencode-compatible server that replays real captures
+  or synthetic :class:`Scenario` runs, for unit tests, Temporal tests and
+  benchmarks.
+- :class:`ScriptedModel`: an OpenAI-compatible model that answers from a script
+  of :class:`Turn` values, to drive a real ``opencode serve``.
+- :func:`ensure_opencode` and :class:`OpencodeServer`: install and run a real,
+  isolated, offline opencode for end-to-end tests.
+- :class:`EventReader`: reads an ``/event`` stream in the background for assertions.
+- :class:`HttpServer`: the small asyncio HTTP/1.1 server they are built on.
+"""
+
+from __future__ import annotations
+
+from jobgov.testing.capture import CaptureScript
+from jobgov.testing.fake_agent import FakeAgent
+from jobgov.testing.fake_session import ReceivedPrompt, ReceivedReply
+from jobgov.testing.httpserver import (
+    EventStream,
+    HttpServer,
+    Request,
+    Response,
+    StreamingResponse,
+    empty_response,
+    json_response,
+)
+from jobgov.testing.opencode import (
+    ASK_ALL,
+    OPENCODE_VERSION,
+    OpencodeError,
+    OpencodeServer,
+    ensure_opencode,
+    opencode_config,
+)
+from jobgov.testing.scenario import Ask, AskKind, Emit, Hold, Pause, Scenario, Script, TurnContext
+from jobgov.testing.scripted_model import ScriptedModel, ToolCall, Turn
+from jobgov.testing.shapes import DEFAULT_PRICING, Pricing, Usage
+from jobgov.testing.sse import EventReader
+
+# pytest must not collect anything from here as tests (STYLE.md point 12).
+__test__ = False
+
+__all__ = [
+    "ASK_ALL",
+    "DEFAULT_PRICING",
+    "OPENCODE_VERSION",
+    "Ask",
+    "AskKind",
+    "CaptureScript",
+    "Emit",
+    "EventReader",
+    "EventStream",
+    "FakeAgent",
+    "Hold",
+    "HttpServer",
+    "OpencodeError",
+    "OpencodeServer",
+    "Pause",
+    "Pricing",
+    "ReceivedPrompt",
+    "ReceivedReply",
+    "Request",
+    "Response",
+    "Scenario",
+    "Script",
+    "ScriptedModel",
+    "StreamingResponse",
+    "ToolCall",
+    "Turn",
+    "TurnContext",
+    "Usage",
+    "empty_response",
+    "ensure_opencode",
+    "json_response",
+    "opencode_config",
+]
