@@ -1,0 +1,65 @@
+"""Every durable name jobgov puts into Temporal: compatibility data.
+
+Workflow types, workflow ids, activity types, signals, updates, queries and
+search attributes are recorded in histories and typed into UIs and scripts.
+Changing one breaks running workflows and users' tooling, so they live here,
+spelled out, and ``tests/unit/test_names.py`` pins the complete set.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from temporalio.common import SearchAttributeKey
+
+#: The task queue ``jobgov worker`` polls unless told otherwise.
+DEFAULT_TASK_QUEUE: Final = "jobgov"
+
+# Workflow types.
+JOB_WORKFLOW: Final = "jobgov.JobWorkflow"
+PLAN_WORKFLOW: Final = "jobgov.PlanWorkflow"
+
+# Activity types.
+ACTIVITY_STREAM_EVENTS: Final = "jobgov.stream_events"
+ACTIVITY_CREATE_SESSION: Final = "jobgov.create_session"
+ACTIVITY_PROMPT: Final = "jobgov.prompt"
+ACTIVITY_REPLY: Final = "jobgov.reply"
+ACTIVITY_ABORT: Final = "jobgov.abort"
+ACTIVITY_NOTIFY: Final = "jobgov.notify"
+ACTIVITY_REPORT_TO_PLAN: Final = "jobgov.report_to_plan"
+
+# JobWorkflow messages.
+SIGNAL_JOB_EVENTS: Final = "jobgov.job.events"
+SIGNAL_JOB_PLAN_HOLD: Final = "jobgov.job.plan_hold"
+UPDATE_JOB_APPROVE: Final = "approve"
+UPDATE_JOB_DENY: Final = "deny"
+UPDATE_JOB_RESUME: Final = "resume"
+UPDATE_JOB_KILL: Final = "kill"
+QUERY_JOB_STATUS: Final = "status"
+
+# PlanWorkflow messages.
+SIGNAL_PLAN_JOB_REPORT: Final = "jobgov.plan.job_report"
+UPDATE_PLAN_RESUME: Final = "resume"
+QUERY_PLAN_STATUS: Final = "status"
+
+
+def job_workflow_id(plan: str, job: str) -> str:
+    """The workflow id of job ``job`` of plan ``plan``: stable, so the CLI finds it by name."""
+    # "/" cannot occur in plan or job names, so ids of different (plan, job) pairs never collide.
+    return f"jobgov/{plan}/{job}"
+
+
+def plan_workflow_id(plan: str) -> str:
+    """The workflow id of plan ``plan``: jobs find their plan by it (signal-with-start)."""
+    return f"jobgov/{plan}"
+
+
+# Search attributes (registered by `jobgov dev`; see the README for other servers).
+SA_STATE = SearchAttributeKey.for_keyword("JobGovState")
+SA_PLAN = SearchAttributeKey.for_keyword("JobGovPlan")
+SA_JOB = SearchAttributeKey.for_keyword("JobGovJob")
+SA_COST_USD = SearchAttributeKey.for_float("JobGovCostUSD")
+SA_TOKENS = SearchAttributeKey.for_int("JobGovTokens")
+SA_PENDING_ASKS = SearchAttributeKey.for_int("JobGovPendingAsks")
+
+SEARCH_ATTRIBUTES: Final = (SA_STATE, SA_PLAN, SA_JOB, SA_COST_USD, SA_TOKENS, SA_PENDING_ASKS)

@@ -1,0 +1,264 @@
+"""The job book: every governance rule, pure, without Temporal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from jobgov.config import parse_plan_config
+from jobgov.messages import (
+    ApproveInput,
+    AskItem,
+    DenyInput,
+    EventBatch,
+    JobCarry,
+    JobState,
+    KillInput,
+    PlanHold,
+    RepliedItem,
+    ResumeInput,
+    SessionItem,
+    StepItem,
+)
+from jobgov.models import Action, Category, Decision, NormalizedAsk, Operation, PermissionAsk
+from jobgov.usage.ledger import CostRecord, StepUsage, TokenCounts
+from jobgov.workflows.book import (
+    Abort,
+    DecisionRejected,
+    JobBook,
+    Notify,
+    Prompt,
+    Reply,
+    ReportToPlan,
+    RestartStream,
+)
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+CONFIG = """
+budget:
+  job: {usd: 1.0, warn_at: [0.5, 0.9], on_exceed: pause}
+approvals: {timeout: 10m}
+"""
+
+
+def book(yaml: str = CONFIG) -> JobBook:
+    b = JobBook(plan="p", job="j", workflow_id="wf", agent_url="http://agent", worktree="/w",
+                config=parse_plan_config(yaml), carry=JobCarry())
+    b.started("ses_1", prompt_sent=True)
+    return b
+
+
+def ask_item(ask_id: str, category: Category = Category.SHELL_COMMAND, inside: bool = True,
+             subject: str = "ls", auto: Action | None = None, stale: bool = False) -> AskItem:
+    request = PermissionAsk(id=ask_id, sessionID="ses_1", permission="bash", patterns=[subject],
+                            metadata={"command": subject})
+    normalized = NormalizedAsk(ask=request, worktree="/w",
+                               operations=[Operation(category=category, inside=inside, subject=subject)])
+    decision = Decision(action=auto, category=category, reason="r", subject=subject) if auto else None
+    return AskItem(ask=normalized, auto=decision, stale=stale)
+
+
+def step_item(part: str, usd: str, tokens: int = 100) -> StepItem:
+    step = StepUsage(part_id=part, message_id="m" + part, session_id="ses_1", provider_id="fake", model_id="m",
+                     tokens=TokenCounts(input=tokens))
+    return StepItem(step=step, cost=CostRecord(part_id=part, session_id="ses_1", usd=Decimal(usd), source="override"))
+
+
+def batch(*items: object) -> EventBatch:
+    return EventBatch(generation=0, items=list(items))  # type: ignore[arg-type]
+
+
+def test_auto_decisions_from_the_activity_are_recorded_without_effects() -> None:
+    b = book()
+    effects = b.on_batch(batch(ask_item("a1", auto=Action.AUTO_APPROVE)), T0)
+    assert effects == []
+    assert [(d.request_id, d.action, d.actor, d.reply) for d in b.s.decisions] == [("a1", "auto-approve", "policy", "once")]
+    # The same ask again (reconnect, duplicate) changes nothing.
+    assert b.on_batch(batch(ask_item("a1", auto=Action.AUTO_APPROVE)), T0) == []
+    assert len(b.s.decisions) == 1
+
+
+def test_recheck_flags_a_disagreement() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", inside=False, subject="cat /etc/x", auto=Action.AUTO_APPROVE)), T0)
+    assert any("re-check of a1" in w for w in b.s.warnings)
+
+
+def test_ask_user_waits_and_is_approved_once() -> None:
+    b = book()
+    effects = b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES, subject="npm i x")), T0)
+    assert [type(e) for e in effects] == [Notify]
+    assert b.display_state() is JobState.AWAITING_APPROVAL
+    assert b.next_deadline() == T0 + timedelta(minutes=10)
+    record, effects = b.approve(ApproveInput(request_id="a1", by="ann"), T0)
+    assert effects == [Reply("a1", "once")]
+    assert (record.action, record.actor) == ("approve", "ann")
+    assert b.display_state() is JobState.RUNNING
+    with pytest.raises(DecisionRejected, match="already decided"):
+        b.validate_decision("a1")
+    with pytest.raises(DecisionRejected, match="no pending ask nope"):
+        b.validate_decision("nope")
+
+
+def test_always_is_a_job_scoped_grant_of_the_exact_request() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES, subject="npm i x"),
+                     ask_item("a2", category=Category.INSTALL_PACKAGES, subject="npm i x")), T0)
+    _, effects = b.approve(ApproveInput(request_id="a1", always=True, by="ann"), T0)
+    # The reply is "once" (opencode's broad `always` patterns are never forwarded); a2 matches the grant.
+    assert effects == [Reply("a1", "once"), Reply("a2", "once")]
+    assert b.on_batch(batch(ask_item("a3", category=Category.INSTALL_PACKAGES, subject="npm i x")), T0) == [Reply("a3", "once")]
+    assert [d.action for d in b.s.decisions] == ["approve-always", "grant", "grant"]
+    # A different pattern is not granted.
+    assert [type(e) for e in b.on_batch(batch(ask_item("a4", category=Category.INSTALL_PACKAGES, subject="npm i y")), T0)] == [Notify]
+
+
+def test_deny_sends_the_message() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    record, effects = b.deny(DenyInput(request_id="a1", by="bob", reason="use the vendored copy"), T0)
+    assert effects == [Reply("a1", "reject", "use the vendored copy")]
+    assert (record.action, record.message) == ("reject", "use the vendored copy")
+
+
+def test_policy_deny_in_the_workflow_replies_with_reason() -> None:
+    b = book()
+    effects = b.on_batch(batch(ask_item("a1", inside=False, subject="rm -rf /")), T0)
+    assert len(effects) == 1 and isinstance(effects[0], Reply)
+    assert effects[0].reply == "reject" and "Denied by jobgov policy" in (effects[0].message or "")
+
+
+def test_timeout_fails_closed() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    assert b.expire(T0 + timedelta(minutes=9)) == []
+    effects = b.expire(T0 + timedelta(minutes=10))
+    assert len(effects) == 1 and isinstance(effects[0], Reply) and effects[0].reply == "reject"
+    assert b.s.decisions[-1].action == "timeout"
+    killer = book("approvals: {timeout: 1m, on_timeout: kill}\n")
+    killer.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    killer.expire(T0 + timedelta(minutes=1))
+    assert killer.s.state is JobState.KILLED
+
+
+def test_usage_counts_once_and_warns_once_per_threshold() -> None:
+    b = book()
+    effects = b.on_batch(batch(step_item("p1", "0.3"), step_item("p1", "0.3"), step_item("p2", "0.3")), T0)
+    assert b.s.steps == 2 and b.s.cost_usd == Decimal("0.6") and b.s.tokens.total == 200
+    warnings = [e for e in effects if isinstance(e, Notify) and e.kind == "budget-warning"]
+    assert len(warnings) == 1 and "50%" in warnings[0].message
+    assert ReportToPlan() in effects
+
+
+def test_exceeding_pauses_cancels_pending_and_resume_needs_room() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    effects = b.on_batch(batch(step_item("p1", "1.2")), T0)
+    assert b.s.state is JobState.PAUSED and b.holding
+    assert Abort() in effects and Reply("a1", "reject") in effects and RestartStream() in effects
+    assert b.s.decisions[-1].action == "cancelled"
+    # An ask arriving while paused is never approved, even if the policy would.
+    assert b.on_batch(batch(ask_item("a2")), T0) == [Reply("a2", "reject")]
+    with pytest.raises(DecisionRejected, match="still exceeded"):
+        b.validate_resume(ResumeInput())
+    effects = b.resume(ResumeInput(add_usd=1.0, by="ann"), T0)
+    assert b.s.state is JobState.RUNNING and not b.holding
+    assert RestartStream() in effects and any(isinstance(e, Prompt) for e in effects)
+    with pytest.raises(DecisionRejected, match="not paused"):
+        b.validate_resume(ResumeInput())
+
+
+def test_kill_on_exceed() -> None:
+    b = book("budget:\n  job: {tokens: 100, on_exceed: kill}\n")
+    effects = b.on_batch(batch(step_item("p1", "0", tokens=150)), T0)
+    assert b.s.state is JobState.KILLED and Abort() in effects
+
+
+def test_notify_on_exceed_does_not_hold() -> None:
+    b = book("budget:\n  job: {usd: 0.1, on_exceed: notify}\n")
+    b.on_batch(batch(step_item("p1", "0.5")), T0)
+    assert b.s.state is JobState.RUNNING and not b.holding
+
+
+def test_abort_cancels_pending_asks_and_stale_asks_are_never_approved() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    effects = b.on_batch(batch(SessionItem(status="aborted")), T0)
+    assert effects == [Reply("a1", "reject")]
+    with pytest.raises(DecisionRejected):
+        b.validate_decision("a1")
+    assert b.on_batch(batch(ask_item("a9", stale=True)), T0) == [Reply("a9", "reject")]
+    assert b.s.decisions[-1].action == "cancelled"
+
+
+def test_idle_after_work_completes_and_error_fails() -> None:
+    b = book()
+    effects = b.on_batch(batch(SessionItem(status="busy"), SessionItem(status="idle")), T0)
+    assert b.s.state is JobState.COMPLETED and ReportToPlan() in effects
+    f = book()
+    f.on_batch(batch(SessionItem(status="error", message="APIError: bad request"), SessionItem(status="idle")), T0)
+    assert f.s.state is JobState.FAILED and f.s.error == "APIError: bad request"
+
+
+def test_idle_while_paused_does_not_complete() -> None:
+    b = book()
+    b.on_batch(batch(step_item("p1", "2")), T0)
+    b.on_batch(batch(SessionItem(status="aborted"), SessionItem(status="idle")), T0)
+    assert b.s.state is JobState.PAUSED
+
+
+def test_replied_elsewhere_removes_the_pending_ask() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    b.on_batch(batch(RepliedItem(request_id="a1", reply="always")), T0)
+    assert not b.s.pending and b.s.decisions[-1].actor == "opencode"
+
+
+def test_plan_hold_and_release() -> None:
+    b = book()
+    effects = b.on_batch(batch(), T0) + b.plan_hold(PlanHold(hold=True, reason="plan budget exceeded"), T0)
+    assert b.s.state is JobState.PAUSED and Abort() in effects
+    with pytest.raises(DecisionRejected, match="resume the plan"):
+        b.validate_resume(ResumeInput())
+    effects = b.plan_hold(PlanHold(hold=False), T0)
+    assert b.s.state is JobState.RUNNING and any(isinstance(e, Prompt) for e in effects)
+
+
+def test_kill() -> None:
+    b = book()
+    effects = b.kill(KillInput(by="ann"), T0)
+    assert b.s.state is JobState.KILLED and effects[0] == Abort()
+    with pytest.raises(DecisionRejected, match="already killed"):
+        b.validate_kill()
+
+
+def test_status_shape() -> None:
+    b = book()
+    b.on_batch(batch(step_item("p1", "0.25"), ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    status = b.status().model_dump(mode="json")
+    assert status["state"] == "awaiting-approval"
+    assert set(status["tokens"]) == {"input", "output", "reasoning", "cache_read", "cache_write", "total"}
+    assert status["cost_usd"] == 0.25
+    assert status["pending"][0]["id"] == "a1" and status["pending"][0]["category"] == "install_packages"
+    assert status["budget"]["spent_usd"] == 0.25
+    assert "Pending asks" in b.details_markdown()
+
+
+def test_a_repriced_step_counts_the_difference_only() -> None:
+    b = book()
+    b.on_batch(batch(step_item("p1", "0.1")), T0)
+    b.on_batch(batch(step_item("p1", "0.3")), T0)
+    assert (b.s.steps, b.s.cost_usd, b.s.tokens.total) == (1, Decimal("0.3"), 100)
+    assert len(b.s.recent_steps) == 1 and b.s.recent_steps[0].cost.usd == Decimal("0.3")
+
+
+def test_an_idle_before_any_work_does_not_end_the_job() -> None:
+    """The stream's first reconcile can report "idle" just as the prompt is sent."""
+    b = book()
+    assert b.on_batch(batch(SessionItem(status="idle"), SessionItem(status="connected")), T0) == []
+    assert b.s.state is JobState.RUNNING
+    b.on_batch(batch(step_item("p1", "0.01"), SessionItem(status="idle")), T0)
+    assert b.s.state is JobState.COMPLETED

@@ -1,0 +1,100 @@
+"""Durable names are compatibility data: this test pins the complete set.
+
+Changing any of these breaks running workflows, recorded histories and users'
+scripts. If a change is intended, it needs a migration note in the README.
+"""
+
+from __future__ import annotations
+
+
+from temporalio import workflow
+
+from jobgov import names
+from jobgov.workflows import JobWorkflow, PlanWorkflow
+
+
+def test_constants() -> None:
+    assert {k: v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)} == {
+        "DEFAULT_TASK_QUEUE": "jobgov",
+        "JOB_WORKFLOW": "jobgov.JobWorkflow",
+        "PLAN_WORKFLOW": "jobgov.PlanWorkflow",
+        "ACTIVITY_STREAM_EVENTS": "jobgov.stream_events",
+        "ACTIVITY_CREATE_SESSION": "jobgov.create_session",
+        "ACTIVITY_PROMPT": "jobgov.prompt",
+        "ACTIVITY_REPLY": "jobgov.reply",
+        "ACTIVITY_ABORT": "jobgov.abort",
+        "ACTIVITY_NOTIFY": "jobgov.notify",
+        "ACTIVITY_REPORT_TO_PLAN": "jobgov.report_to_plan",
+        "SIGNAL_JOB_EVENTS": "jobgov.job.events",
+        "SIGNAL_JOB_PLAN_HOLD": "jobgov.job.plan_hold",
+        "UPDATE_JOB_APPROVE": "approve",
+        "UPDATE_JOB_DENY": "deny",
+        "UPDATE_JOB_RESUME": "resume",
+        "UPDATE_JOB_KILL": "kill",
+        "QUERY_JOB_STATUS": "status",
+        "SIGNAL_PLAN_JOB_REPORT": "jobgov.plan.job_report",
+        "UPDATE_PLAN_RESUME": "resume",
+        "QUERY_PLAN_STATUS": "status",
+    }
+
+
+def test_workflow_ids() -> None:
+    assert names.job_workflow_id("refactor-auth", "fix-typo") == "jobgov/refactor-auth/fix-typo"
+    assert names.plan_workflow_id("refactor-auth") == "jobgov/refactor-auth"
+    assert names.job_workflow_id("a-b", "c") != names.job_workflow_id("a", "b-c")
+
+
+def test_search_attributes() -> None:
+    assert [(k.name, k.indexed_value_type.name) for k in names.SEARCH_ATTRIBUTES] == [
+        ("JobGovState", "KEYWORD"),
+        ("JobGovPlan", "KEYWORD"),
+        ("JobGovJob", "KEYWORD"),
+        ("JobGovCostUSD", "DOUBLE"),
+        ("JobGovTokens", "INT"),
+        ("JobGovPendingAsks", "INT"),
+    ]
+
+
+def _handlers(cls: type) -> dict[str, set[str]]:
+    defn = workflow._Definition.must_from_class(cls)  # noqa: SLF001 - the SDK's own registry of names
+    return {
+        "workflow": {defn.name or ""},
+        "signals": set(defn.signals),
+        "updates": set(defn.updates),
+        "queries": set(defn.queries),
+    }
+
+
+def test_workflow_handlers_are_registered_under_their_names() -> None:
+    assert _handlers(JobWorkflow) == {
+        "workflow": {"jobgov.JobWorkflow"},
+        "signals": {"jobgov.job.events", "jobgov.job.plan_hold"},
+        "updates": {"approve", "deny", "resume", "kill"},
+        "queries": {"status"},
+    }
+    assert _handlers(PlanWorkflow) == {
+        "workflow": {"jobgov.PlanWorkflow"},
+        "signals": {"jobgov.plan.job_report"},
+        "updates": {"resume"},
+        "queries": {"status"},
+    }
+
+
+def test_activities_are_registered_under_their_names() -> None:
+    from temporalio import activity
+
+    from jobgov.activities.agent import AgentActivities
+
+    registered = {
+        activity._Definition.must_from_callable(fn).name  # noqa: SLF001
+        for fn in AgentActivities().all_activities()
+    }
+    assert registered == {
+        "jobgov.stream_events",
+        "jobgov.create_session",
+        "jobgov.prompt",
+        "jobgov.reply",
+        "jobgov.abort",
+        "jobgov.notify",
+        "jobgov.report_to_plan",
+    }
