@@ -1,0 +1,1 @@
+"""jobgov's benchmarks: each prints figures; none asserts on time (run with ``make bench``)."""

@@ -1,0 +1,103 @@
+"""The ``jobgov`` command line: a thin layer over jobgov's typed Python API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jobgov.cli import jobs, policy, usage
+from jobgov.cli._common import fail
+
+app = typer.Typer(
+    name="jobgov",
+    help="Governance and cost control for AI coding-agent jobs, on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(policy.app, name="policy")
+usage.register(app)
+policy.register_replay(app)
+jobs.register(app)
+
+TaskQueueOpt = Annotated[str, typer.Option("--task-queue", envvar="JOBGOV_TASK_QUEUE", help="The task queue to poll.")]
+
+
+@app.command()
+def worker(
+    address: jobs.AddressOpt = None,
+    namespace: jobs.NamespaceOpt = "default",
+    task_queue: TaskQueueOpt = "jobgov",
+) -> None:
+    """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
+    # Worker-side modules are imported here only: the other commands never load them.
+    from jobgov.client import JobGovError
+    from jobgov.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_worker(address, namespace or "default", task_queue))
+    except JobGovError as exc:
+        fail(str(exc), jobs.EXIT_RUNTIME)
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option("--port", help="Temporal's gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option("--ui-port", help="The Temporal Web UI's port.")] = 8233,
+    db: Annotated[Path, typer.Option("--db", help="The SQLite file; kept across runs.")] = Path(".jobgov/temporal.db"),
+    task_queue: TaskQueueOpt = "jobgov",
+) -> None:
+    """Run an embedded Temporal dev server and a jobgov worker until Ctrl-C."""
+    from jobgov.client import JobGovError
+    from jobgov.dev import DevServer, DevServerError
+    from jobgov.worker import run_worker
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+        async with DevServer(port=port, ui_port=ui_port, db=db) as server:
+            typer.echo(f"Temporal dev server: {server.address} (database {server.db}, log {server.log_path})")
+            typer.echo(f"Temporal UI:         {server.ui_url}")
+            typer.echo(f"Worker:              task queue {task_queue}")
+            typer.echo(f"Point clients at it: export TEMPORAL_ADDRESS={server.address}")
+            typer.echo("Ctrl-C stops the worker and the server.")
+            if not stop.is_set():
+                await run_worker(server.address, server.namespace, task_queue, stop=stop, handle_signals=False)
+        typer.echo("stopped")
+
+    try:
+        asyncio.run(serve())
+    except (DevServerError, JobGovError) as exc:
+        fail(str(exc), jobs.EXIT_RUNTIME)
+
+
+@app.command()
+def demo(
+    interactive: Annotated[bool, typer.Option("--interactive", help="Wait for you to approve (UI or CLI).")] = False,
+    fake_agent: Annotated[bool, typer.Option("--fake-agent", help="Use the fake agent, not a real opencode.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Temporal's gRPC port (0: a free one).")] = 0,
+    ui_port: Annotated[int, typer.Option("--ui-port", help="The Web UI's port (0: a free one).")] = 0,
+    db: Annotated[Path | None, typer.Option("--db", help="The SQLite file (default .jobgov/demo.db).")] = None,
+) -> None:
+    """Run one governed job end to end: embedded Temporal, a worker, a real opencode, a scripted model."""
+    from jobgov.demo import run_demo
+
+    logging.basicConfig(level=logging.ERROR)
+    raise typer.Exit(run_demo(interactive=interactive, port=port, ui_port=ui_port, db=db, fake_agent=fake_agent))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

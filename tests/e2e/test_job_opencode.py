@@ -1,0 +1,87 @@
+"""The whole thing on the real agent: a JobWorkflow governs a real ``opencode serve`` 1.18.33.
+
+A scripted OpenAI-compatible model on 127.0.0.1 makes opencode run three tools:
+``ls`` (auto-approved by the policy in the stream activity), ``ls /`` (outside
+the worktree: ask-user, approved here through the workflow's ``approve``
+update) and a ``write`` inside the worktree (auto-approved). jobgov's token
+and cost totals must equal opencode's own session totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from jobgov import names
+from jobgov.messages import ApproveInput, DecisionRecord
+from jobgov.testing import OpencodeServer, ScriptedModel, Turn, Usage
+from tests.integration.jobs import start_job, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.temporal]
+
+CONFIG = "permissions:\n  shell_command: {outside_worktree: ask-user}\n"
+
+
+async def _session(base_url: str, session_id: str, steps: int) -> dict[str, Any]:
+    """opencode's own session object, once its totals include every step (they land just after idle)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        deadline = time.monotonic() + 15
+        while True:
+            session: dict[str, Any] = (await http.get(f"/session/{session_id}")).json()
+            messages = (await http.get(f"/session/{session_id}/message")).json()
+            done = [m for m in messages if m["info"].get("role") == "assistant" and m["info"].get("time", {}).get("completed")]
+            if len(done) >= steps or time.monotonic() > deadline:
+                return session
+            await asyncio.sleep(0.2)
+
+
+async def test_job_governs_real_opencode(
+    opencode_binary: Path, project_dir: Path, tmp_path: Path, dev_env: WorkflowEnvironment, worker: Worker
+) -> None:
+    model = ScriptedModel([
+        Turn.call("bash", {"command": "ls", "description": "list"}, usage=Usage(cached_tokens=200)),
+        Turn.call("bash", {"command": "ls /", "description": "list root"}, usage=Usage(reasoning_tokens=10)),
+        Turn.call("write", {"filePath": str(project_dir / "notes.txt"), "content": "governed\n"}),
+        Turn.say("Done."),
+    ])
+    async with (
+        model,
+        OpencodeServer(opencode_binary, project_dir, model.openai_base_url, log_path=tmp_path / "oc.log") as server,
+    ):
+        handle = await start_job(dev_env.client, worker.task_queue, server.base_url, config=CONFIG,
+                                 worktree=str(project_dir), prompt="List files, then write notes.txt.")
+        pending = await wait_for(handle, lambda s: bool(s.pending), timeout=90)
+        ask = pending.pending[0]
+        assert (ask.permission, ask.patterns, ask.category) == ("bash", ["ls /"], "shell_command")
+        record = await handle.execute_update(names.UPDATE_JOB_APPROVE, ApproveInput(request_id=ask.id, by="e2e"),
+                                             result_type=DecisionRecord)
+        assert record.action == "approve"
+        result = (await asyncio.wait_for(handle.result(), timeout=90)).status
+        session = await _session(server.base_url, result.session_id or "", steps=4)
+
+    assert result.state == "completed", result.model_dump_json(indent=1)
+    decided = {(d.permission, d.patterns[0]): (d.action, d.actor) for d in result.decisions if d.permission == "bash"}
+    assert decided == {("bash", "ls"): ("auto-approve", "policy"), ("bash", "ls /"): ("approve", "e2e")}
+    # In a git-less project opencode names the file relative to "/"; jobgov resolves it to the worktree.
+    edits = [d for d in result.decisions if d.permission == "edit"]
+    assert [(d.action, d.category, d.actor) for d in edits] == [("auto-approve", "file_edit", "policy")]
+    assert edits[0].patterns[0].endswith("notes.txt")
+    assert (project_dir / "notes.txt").read_text() == "governed\n"
+    # jobgov's totals equal opencode's own session totals, field by field.
+    tokens = session["tokens"]
+    assert result.tokens == {
+        "input": tokens["input"], "output": tokens["output"], "reasoning": tokens["reasoning"],
+        "cache_read": tokens["cache"]["read"], "cache_write": tokens["cache"]["write"],
+        "total": tokens["input"] + tokens["output"] + tokens["reasoning"] + tokens["cache"]["read"]
+        + tokens["cache"]["write"],
+    }
+    assert result.steps == 4
+    assert result.cost_usd == pytest.approx(session["cost"], abs=1e-12)
+    assert result.cost_sources == ["override"]

@@ -1,0 +1,62 @@
+"""Helpers for the workflow tests: start a job against a fake agent, wait for its status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from jobgov import names
+from jobgov.config import parse_plan_config
+from jobgov.messages import JobInput, JobResult, JobStatus, PlanStatus
+
+PRICING = 'pricing:\n  "fake/fake-model": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}\n'
+
+
+async def start_job(
+    client: Client, task_queue: str, agent_url: str, *, config: str = "", prompt: str | None = "Do the task.",
+    session_id: str | None = None, plan: str | None = None, job: str = "job", worktree: str = "/srv/agent/project",
+    **extra: Any,
+) -> WorkflowHandle[Any, JobResult]:
+    plan = plan or f"plan-{uuid.uuid4().hex[:8]}"
+    job_input = JobInput(plan=plan, job=job, agent_url=agent_url, worktree=worktree, prompt=prompt,
+                         session_id=session_id, config=parse_plan_config(PRICING + config), **extra)
+    return await client.start_workflow(
+        names.JOB_WORKFLOW, job_input, id=names.job_workflow_id(plan, job), task_queue=task_queue,
+        result_type=JobResult,
+    )
+
+
+async def status(handle: WorkflowHandle[Any, Any]) -> JobStatus:
+    return await handle.query(names.QUERY_JOB_STATUS, result_type=JobStatus)
+
+
+async def plan_status(handle: WorkflowHandle[Any, Any]) -> PlanStatus:
+    return await handle.query(names.QUERY_PLAN_STATUS, result_type=PlanStatus)
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, Any], predicate: Callable[[JobStatus], bool], timeout: float = 30.0
+) -> JobStatus:
+    """Poll the status query until ``predicate`` holds (bounded)."""
+    deadline = time.monotonic() + timeout
+    last: JobStatus | None = None
+    while time.monotonic() < deadline:
+        last = await status(handle)
+        if predicate(last):
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s; last status: {last and last.model_dump_json(indent=1)}")
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a local condition (e.g. the fake agent saw an abort), bounded."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,259 @@
+"""JobGovClient and the job CLI end to end: a real dev server (DevServer), a worker, a FakeAgent.
+
+The module shares one :class:`~jobgov.dev.DevServer` (free ports, a temporary
+SQLite file) and one worker on its own task queue; every test uses its own
+plan name. The last test runs ``jobgov dev`` itself twice over one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import pytest_asyncio
+from typer.testing import CliRunner
+
+from jobgov.cli import app
+from jobgov.client import AlreadyRunningError, JobGovClient, NotFoundError, RejectedError
+from jobgov.dev import DevServer, free_port
+from jobgov.messages import JobState, JobStatus
+from jobgov.testing import FakeAgent, Scenario
+from jobgov.worker import run_worker
+
+pytestmark = pytest.mark.temporal
+
+_T = TypeVar("_T")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevServer]:
+    async with DevServer(port=0, ui_port=None, db=tmp_path_factory.mktemp("dev") / "temporal.db") as dev:
+        yield dev
+
+
+@pytest_asyncio.fixture(scope="module")
+async def task_queue(server: DevServer) -> AsyncIterator[str]:
+    """A worker (with JobGovPlugin, through run_worker) on this module's own task queue."""
+    queue = f"jobgov-test-{uuid.uuid4()}"
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(server.address, task_queue=queue, stop=stop, handle_signals=False))
+    try:
+        yield queue
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def jg(server: DevServer) -> JobGovClient:
+    return await JobGovClient.connect(server.address, query_timeout=10, update_timeout=30)
+
+
+@pytest.fixture
+def plan() -> str:
+    return f"p{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def worktree(tmp_path: Path) -> Path:
+    path = tmp_path / "wt"
+    path.mkdir()
+    return path
+
+
+async def eventually(read: Callable[[], Awaitable[_T]], ok: Callable[[_T], bool], timeout: float = 30) -> _T:
+    """Poll ``read`` until ``ok`` holds; fail with the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await read()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.2)
+
+
+def has_pending(status: JobStatus) -> bool:
+    return bool(status.pending)
+
+
+async def test_a_job_end_to_end_approve_deny_complete(
+    jg: JobGovClient, task_queue: str, plan: str, worktree: Path,
+) -> None:
+    script = Scenario().bash("npm install left-pad").bash("pip install requests").text("done")
+    async with FakeAgent(script, directory=str(worktree)) as agent:
+        workflow_id = await jg.start_job(plan, "build", agent.base_url, str(worktree), prompt="go",
+                                         task_queue=task_queue)
+        assert workflow_id == f"jobgov/{plan}/build"
+        with pytest.raises(AlreadyRunningError, match=f"job build of plan {plan} is already running"):
+            await jg.start_job(plan, "build", agent.base_url, str(worktree), prompt="go", task_queue=task_queue)
+
+        # Found by name alone (visibility), then by plan (workflow id).
+        status = await eventually(lambda: jg.job_status("build"), has_pending)
+        assert status.state is JobState.AWAITING_APPROVAL
+        ask = status.pending[0]
+        assert (ask.permission, ask.patterns, ask.category.value) == ("bash", ["npm install left-pad"],
+                                                                      "install_packages")
+
+        with pytest.raises(RejectedError, match=f"no pending ask per_unknown in job build"):
+            await jg.approve("build", "per_unknown", plan=plan)
+
+        record = await jg.approve("build", ask.id, by="ana", reason="needed", plan=plan)
+        assert (record.request_id, record.action, record.actor) == (ask.id, "approve", "ana")
+        with pytest.raises(RejectedError, match=f"ask {ask.id} was already decided"):
+            await jg.approve("build", ask.id, plan=plan)
+
+        status = await eventually(lambda: jg.job_status("build", plan), has_pending)
+        second = status.pending[0]
+        assert second.patterns == ["pip install requests"]
+        record = await jg.deny("build", second.id, by="ana", reason="use the lock file", plan=plan)
+        assert record.action == "reject" and record.message == "use the lock file"
+
+        done = await eventually(lambda: jg.job_status("build", plan), lambda s: s.state.finished)
+        assert done.state is JobState.COMPLETED
+        assert [(d.request_id, d.action) for d in done.decisions] == [(ask.id, "approve"), (second.id, "reject")]
+        assert [(r.request_id, r.reply, r.message) for r in agent.replies] == [
+            (ask.id, "once", None), (second.id, "reject", "use the lock file")]
+
+    rows = await eventually(lambda: jg.list_jobs(plan), lambda rows: bool(rows) and rows[0].closed_at is not None)
+    assert [(r.job, r.state, r.pending) for r in rows] == [("build", "completed", 0)]
+    assert rows[0].status is not None and rows[0].status.state is JobState.COMPLETED  # from the result
+    overview = await jg.overview(plan)
+    assert [(p.plan, p.jobs, p.paused) for p in overview.plans] == [(plan, 1, False)]
+    plan_status = await jg.plan_status(plan)
+    assert [r.job for r in plan_status.jobs] == ["build"]
+
+    with pytest.raises(RejectedError, match="job build has ended"):
+        await jg.approve("build", second.id, plan=plan)
+
+
+async def test_kill_aborts_the_agent_and_ends_the_job(
+    jg: JobGovClient, task_queue: str, plan: str, worktree: Path,
+) -> None:
+    async with FakeAgent(Scenario().bash("npm install left-pad").text("never"), directory=str(worktree)) as agent:
+        await jg.start_job(plan, "doomed", agent.base_url, str(worktree), prompt="go", task_queue=task_queue)
+        await eventually(lambda: jg.job_status("doomed", plan), has_pending)
+        status = await jg.kill("doomed", by="ana", reason="wrong branch", plan=plan)
+        assert status.state is JobState.KILLED
+        assert [d.action for d in status.decisions] == ["cancelled"]
+        assert agent.aborts == [status.session_id]
+        with pytest.raises(RejectedError, match="job doomed"):
+            await jg.kill("doomed", plan=plan)
+        rows = await eventually(lambda: jg.list_jobs(plan), lambda rows: bool(rows) and rows[0].state == "killed")
+        assert rows[0].job == "doomed"
+
+
+async def test_unknown_names_are_reported(jg: JobGovClient, task_queue: str, plan: str) -> None:
+    with pytest.raises(NotFoundError, match="no job named ghost$"):
+        await jg.job_status("ghost")
+    with pytest.raises(NotFoundError, match=f"no job named ghost in plan {plan}"):
+        await jg.approve("ghost", "per_1", plan=plan)
+    with pytest.raises(NotFoundError, match=f"no plan named {plan}"):
+        await jg.plan_status(plan)
+    assert await jg.list_jobs(plan) == []
+
+
+async def test_the_cli_against_a_server(jg: JobGovClient, server: DevServer, task_queue: str, plan: str,
+                                        worktree: Path) -> None:
+    runner = CliRunner()
+
+    def cli(*args: str) -> Awaitable[object]:
+        # The CLI runs its own event loop: give it a thread.
+        return asyncio.to_thread(runner.invoke, app, [*args, "--address", server.address])
+
+    async with FakeAgent(Scenario().bash("npm install left-pad").text("done"), directory=str(worktree)) as agent:
+        result = await cli("job", "start", "--agent", agent.base_url, "--worktree", str(worktree), "--plan", plan,
+                           "--job", "cli", "--prompt", "go", "--task-queue", task_queue)
+        assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+        status = await eventually(lambda: jg.job_status("cli", plan), has_pending)
+
+        result = await cli("job", "status", "cli", "--plan", plan, "--json")
+        data = json.loads(result.stdout)  # type: ignore[attr-defined]
+        assert data["state"] == "awaiting-approval" and data["pending"][0]["id"] == status.pending[0].id
+
+        result = await cli("approve", "cli", "per_bogus", "--plan", plan)
+        assert result.exit_code == 1  # type: ignore[attr-defined]
+        assert f"no pending ask per_bogus in job cli" in result.stderr  # type: ignore[attr-defined]
+
+        result = await cli("approve", "cli", status.pending[0].id, "--by", "ana", "--json")
+        assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+        assert json.loads(result.stdout)["actor"] == "ana"  # type: ignore[attr-defined]
+        await eventually(lambda: jg.job_status("cli", plan), lambda s: s.state.finished)
+
+    result = await cli("jobs", "--plan", plan, "--json")
+    data = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert [(j["job"], j["state"]) for j in data["jobs"]] == [("cli", "completed")]
+    result = await cli("job", "status", "nobody", "--plan", plan)
+    assert result.exit_code == 1 and f"no job named nobody in plan {plan}" in result.stderr  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------- jobgov dev
+
+
+def _start_dev(db: Path, port: int, ui_port: int, task_queue: str) -> tuple[subprocess.Popen[str], str]:
+    """Run ``jobgov dev`` until it prints how to reach it; returns the process and what it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from jobgov.cli import main; main()", "dev", "--port", str(port), "--ui-port", str(ui_port), "--db", str(db),
+         "--task-queue", task_queue],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    for line in process.stdout:
+        seen.append(line)
+        if "Ctrl-C stops" in line:
+            return process, "".join(seen)
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    pytest.fail("jobgov dev did not start:\n" + "".join(seen))
+
+
+def _stop_dev(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail("jobgov dev did not stop on SIGINT:\n" + output)
+    assert process.returncode == 0, output
+    return output
+
+
+async def test_jobgov_dev_restart_keeps_a_waiting_job(tmp_path: Path, worktree: Path, plan: str) -> None:
+    db, port, ui_port, queue = tmp_path / "state" / "temporal.db", free_port(), free_port(), "dev-test"
+    address = f"127.0.0.1:{port}"
+    async with FakeAgent(Scenario().bash("npm install left-pad").text("done"), directory=str(worktree)) as agent:
+        first, banner = await asyncio.to_thread(_start_dev, db, port, ui_port, queue)
+        assert f"http://127.0.0.1:{ui_port}" in banner and f"TEMPORAL_ADDRESS={address}" in banner
+        try:
+            jg = await JobGovClient.connect(address)
+            await jg.start_job(plan, "survivor", agent.base_url, str(worktree), prompt="go", task_queue=queue)
+            before = await eventually(lambda: jg.job_status("survivor", plan), has_pending)
+        finally:
+            await asyncio.to_thread(_stop_dev, first)
+        assert (db.parent / "temporal.log").exists()
+
+        second, _ = await asyncio.to_thread(_start_dev, db, port, ui_port, queue)
+        try:
+            jg = await JobGovClient.connect(address)
+            after = await jg.job_status("survivor", plan)
+            assert after.workflow_id == before.workflow_id
+            assert [p.id for p in after.pending] == [p.id for p in before.pending]
+            await jg.approve("survivor", after.pending[0].id, plan=plan)
+            done = await eventually(lambda: jg.job_status("survivor", plan), lambda s: s.state.finished)
+            assert done.state is JobState.COMPLETED
+        finally:
+            await asyncio.to_thread(_stop_dev, second)

@@ -1,0 +1,254 @@
+"""JobWorkflow and PlanWorkflow on the real Temporal dev server, against the fake agent.
+
+The fake agent speaks opencode 1.18.33's captured protocol over real HTTP;
+the worker runs jobgov's real activities (stream consumer, replies, aborts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from jobgov import names
+from jobgov.messages import (
+    ApproveInput,
+    DecisionRecord,
+    DenyInput,
+    JobResult,
+    JobStatus,
+    KillInput,
+    PlanResumeInput,
+    PlanStatus,
+    ResumeInput,
+)
+from jobgov.testing import FakeAgent, Scenario
+from tests.integration.jobs import plan_status, start_job, status, wait_for, wait_until
+
+pytestmark = pytest.mark.temporal
+
+STEP_USD = 0.00375  # 1000 input + 50 output tokens at 3/15 USD per million
+
+
+def step_finishes(agent: FakeAgent) -> list[str]:
+    """The step-finish part ids the agent sent (each counted once by jobgov)."""
+    return sorted({e["properties"]["part"]["id"] for e in agent.events if e["type"] == "message.part.updated"
+                   and e["properties"]["part"].get("type") == "step-finish"})
+
+
+def actions(result: JobStatus) -> dict[str, str]:
+    return {d.request_id: d.action for d in result.decisions}
+
+
+async def approve(handle: WorkflowHandle[Any, Any], request_id: str, **kw: Any) -> DecisionRecord:
+    return await handle.execute_update(names.UPDATE_JOB_APPROVE, ApproveInput(request_id=request_id, **kw),
+                                       result_type=DecisionRecord)
+
+
+async def test_auto_decisions_ask_user_and_usage(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    scenario = Scenario().bash("ls -la").bash("npm install left-pad").bash("cat /etc/passwd").text("Done.")
+    async with FakeAgent(scenario) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        pending = await wait_for(handle, lambda s: bool(s.pending))
+        assert pending.state == "awaiting-approval"
+        ask = pending.pending[0]
+        assert (ask.permission, ask.category) == ("bash", "install_packages")
+        # The auto-approved ask was answered by the stream activity, before anyone looked.
+        assert [r.reply for r in agent.replies] == ["once"]
+        record = await approve(handle, ask.id, by="ann")
+        assert (record.action, record.actor) == ("approve", "ann")
+        result = (await handle.result()).status
+    assert result.state == "completed"
+    by_permission = {d.patterns[0]: (d.action, d.actor) for d in result.decisions}
+    assert by_permission == {
+        "ls -la": ("auto-approve", "policy"),
+        "npm install left-pad": ("approve", "ann"),
+        "cat /etc/passwd": ("deny", "policy"),
+    }
+    assert [r.reply for r in agent.replies] == ["once", "once", "reject"]
+    assert agent.replies[2].message is not None and "Denied by jobgov policy" in agent.replies[2].message
+    assert result.steps == 4 and result.tokens["total"] == 4 * 1050
+    assert result.cost_usd == pytest.approx(4 * STEP_USD)
+    assert result.cost_sources == ["override"]
+
+
+async def test_deny_with_message_and_unknown_request(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    async with FakeAgent(Scenario().bash("pip install requests").text("ok")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await approve(handle, "per_nope")
+        assert "no pending ask per_nope" in str(info.value.cause)
+        await handle.execute_update(names.UPDATE_JOB_DENY, DenyInput(request_id=ask.id, by="bob", reason="vendor it"),
+                                    result_type=DecisionRecord)
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await approve(handle, ask.id)  # already decided: rejected by the validator
+        assert "already decided" in str(info.value.cause)
+        result = (await handle.result()).status
+    assert actions(result)[ask.id] == "reject"
+    assert agent.replies[-1].reply == "reject" and agent.replies[-1].message == "vendor it"
+
+
+async def test_always_grants_the_exact_request_for_the_job(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    scenario = Scenario().bash("npm install left-pad").bash("npm install left-pad").bash("npm install other").text("ok")
+    async with FakeAgent(scenario) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        first = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        await approve(handle, first.id, always=True)
+        second = await wait_for(handle, lambda s: any(p.patterns == ["npm install other"] for p in s.pending))
+        await approve(handle, second.pending[0].id)
+        result = (await handle.result()).status
+    assert [d.action for d in result.decisions] == ["approve-always", "grant", "approve"]
+    # opencode's broad `always` is never forwarded: every reply is "once".
+    assert [r.reply for r in agent.replies] == ["once", "once", "once"]
+
+
+async def test_budget_warns_pauses_and_resumes(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    config = "budget:\n  job: {usd: 0.01, warn_at: [0.5], on_exceed: pause}\n"
+    scenario = Scenario().bash("echo 1").bash("echo 2").bash("echo 3").bash("echo 4").text("Done.")
+    async with FakeAgent(scenario) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, config=config)
+        paused = await wait_for(handle, lambda s: s.state == "paused")
+        assert paused.paused_reason is not None and "budget exceeded" in paused.paused_reason
+        assert any("50%" in w for w in paused.warnings)
+        await wait_until(lambda: bool(agent.aborts))  # the pause aborted the agent's run
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(names.UPDATE_JOB_RESUME, ResumeInput(), result_type=JobStatus)
+        resumed = await handle.execute_update(names.UPDATE_JOB_RESUME, ResumeInput(add_usd=1.0, by="ann"),
+                                              result_type=JobStatus)
+        assert resumed.state != "paused"
+        result = (await handle.result()).status
+    assert result.state == "completed"
+    assert any("Continue" in p.text for p in agent.prompts[1:]), "the continue prompt was sent"
+    # The job ended after the continued run's own work, not at the aborted run's late idle.
+    assert result.steps == len(step_finishes(agent)) and agent.prompts[-1].text.startswith("Continue")
+    assert result.budget is not None and result.budget.limit is not None and result.budget.limit.usd == pytest.approx(1.01)
+
+
+async def test_budget_kill(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    config = "budget:\n  job: {tokens: 1500, on_exceed: kill}\n"
+    async with FakeAgent(Scenario().bash("echo 1").bash("echo 2").bash("echo 3").text("x")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, config=config)
+        result = (await handle.result()).status
+    assert result.state == "killed" and agent.aborts
+
+
+async def test_kill_update(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    async with FakeAgent(Scenario().bash("pip install x").text("x")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        killed = await handle.execute_update(names.UPDATE_JOB_KILL, KillInput(by="ann"), result_type=JobStatus)
+        assert killed.state == "killed"
+        result: JobResult = await handle.result()
+    assert actions(result.status)[ask.id] == "cancelled"
+    assert agent.aborts and agent.replies[-1].reply == "reject"
+
+
+async def test_stale_asks_are_never_approved(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    async with FakeAgent(Scenario().bash("pip install x").text("x")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        # Someone aborts the run outside jobgov: opencode keeps the ask listed (finding 3).
+        session_id = next(iter(agent.sessions))
+        async with __import__("httpx").AsyncClient() as http:
+            await http.post(f"{agent.base_url}/session/{session_id}/abort")
+        cancelled = await wait_for(handle, lambda s: ask.id in actions(s))
+        assert actions(cancelled)[ask.id] == "cancelled"
+        # Rejected by the validator, or the job has already ended: never approved either way.
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)) as info:
+            await approve(handle, ask.id)
+        if isinstance(info.value, WorkflowUpdateFailedError):
+            assert "already decided" in str(info.value.cause)
+        result = (await handle.result()).status
+    # The run ended (aborted outside jobgov); the left-behind ask was rejected, never approved.
+    assert result.state == "completed"
+    assert [(r.request_id, r.reply) for r in agent.replies] == [(ask.id, "reject")]
+
+
+async def test_duplicated_events_count_once(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    async with FakeAgent(Scenario().bash("ls").bash("git status").text("ok"), duplicate_events=True) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        result = (await handle.result()).status
+    assert result.steps == 3 and result.cost_usd == pytest.approx(3 * STEP_USD)
+    assert len(result.decisions) == 2
+
+
+async def test_stream_drop_and_reconcile(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    scenario = Scenario().bash("ls").bash("pip install x").bash("git status").text("ok")
+    async with FakeAgent(scenario) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        await wait_for(handle, lambda s: bool(s.pending))
+        # Drop the stream: the ask and usage after it are learned again by reconciling.
+        agent.drop_streams()
+        ask = (await status(handle)).pending[0]
+        await approve(handle, ask.id)
+        result = (await handle.result()).status
+    assert result.state == "completed" and result.steps == 4
+    assert sorted(actions(result).values()) == ["approve", "auto-approve", "auto-approve"]
+
+
+async def test_plan_budget_pauses_every_job_and_resumes_them(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    plan = f"plan-{__import__('uuid').uuid4().hex[:8]}"
+    config = "budget:\n  plan: {usd: 0.02, on_exceed: pause}\n"
+    scenario = Scenario(); [scenario.bash(f"echo {i}") for i in range(6)]; scenario.text("Done.")  # noqa: E702
+    # Paced runs, so the plan's hold arrives while the jobs still work.
+    async with FakeAgent(scenario, event_delay=0.05) as a, FakeAgent(scenario, event_delay=0.05) as b:
+        h1 = await start_job(dev_env.client, worker.task_queue, a.base_url, config=config, plan=plan, job="one")
+        h2 = await start_job(dev_env.client, worker.task_queue, b.base_url, config=config, plan=plan, job="two")
+        plan_handle = dev_env.client.get_workflow_handle(names.plan_workflow_id(plan))
+        for h in (h1, h2):
+            held = await wait_for(h, lambda s: s.state in ("paused", "completed"))
+            assert held.state == "paused" and held.paused_reason is not None and "plan" in held.paused_reason
+        with pytest.raises(WorkflowUpdateFailedError):
+            await h1.execute_update(names.UPDATE_JOB_RESUME, ResumeInput(add_usd=1), result_type=JobStatus)
+        assert (await plan_status(plan_handle)).paused
+        await plan_handle.execute_update(names.UPDATE_PLAN_RESUME, PlanResumeInput(add_usd=1.0), result_type=PlanStatus)
+        results = [(await h.result()).status for h in (h1, h2)]
+    assert [r.state for r in results] == ["completed", "completed"]
+    totals = await plan_status(plan_handle)
+    assert totals.cost_usd == pytest.approx(sum(r.cost_usd for r in results))
+    await plan_handle.terminate("test over")
+
+
+async def test_worker_restart_mid_job(dev_env: WorkflowEnvironment, task_queue: str) -> None:
+    scenario = Scenario().bash("ls").bash("pip install x").bash("git status").text("ok")
+    async with FakeAgent(scenario) as agent:
+        async with Worker(dev_env.client, task_queue=task_queue):
+            handle = await start_job(dev_env.client, task_queue, agent.base_url)
+            ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        # The worker is gone; the job waits durably. A new worker picks it up.
+        async with Worker(dev_env.client, task_queue=task_queue, max_cached_workflows=0):
+            await approve(handle, ask.id)
+            result = (await handle.result()).status
+    assert result.state == "completed" and result.steps == 4
+    assert [r.reply for r in agent.replies].count("once") == 3
+
+
+async def test_continue_as_new_carries_state(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    scenario = Scenario(); [scenario.bash(f"echo {i}") for i in range(30)]; scenario.text("Done.")  # noqa: E702
+    async with FakeAgent(scenario, event_delay=0.01) as agent:  # paced: many small batches, a long history
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, continue_as_new_after=100)
+        result = (await handle.result()).status
+        first_run = await dev_env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id).describe()
+    assert first_run.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert result.state == "completed" and result.steps == 31 and len(result.decisions) == 30
+    assert result.cost_usd == pytest.approx(31 * STEP_USD)
+    assert len(agent.replies) == 30
+
+
+async def test_existing_session_without_prompt(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    async with FakeAgent(Scenario().bash("ls").text("ok")) as agent:
+        async with __import__("httpx").AsyncClient(base_url=agent.base_url) as http:
+            session_id = (await http.post("/session", json={})).json()["id"]
+            handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, prompt=None,
+                                     session_id=session_id)
+            await wait_for(handle, lambda s: s.session_id == session_id)
+            await asyncio.sleep(0.5)
+            await http.post(f"/session/{session_id}/prompt_async", json={"parts": [{"type": "text", "text": "go"}]})
+        result = (await handle.result()).status
+    assert result.state == "completed" and result.session_id == session_id

@@ -1,0 +1,66 @@
+"""Determinism: recorded histories replay against today's workflow code.
+
+``tests/histories/*.json`` were recorded from real runs (auto decisions, an
+approval, a budget pause and resume, a plan pause, continue-as-new). If a
+change to the workflows breaks replay of those histories, it would break
+running workflows in production: the change needs a patch/version gate.
+Regenerate them (only after such a gate) with ``JOBGOV_RECORD_HISTORIES=1``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from jobgov import names
+from jobgov.messages import ApproveInput, DecisionRecord, JobStatus, ResumeInput
+from jobgov.plugin import JobGovPlugin
+from jobgov.testing import FakeAgent, Scenario
+from tests.integration.jobs import start_job, wait_for, wait_until
+
+pytestmark = pytest.mark.temporal
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+def _replayer() -> Replayer:
+    # The plugin brings the workflows, the converter and the sandbox pass-through, as on a worker.
+    return Replayer(workflows=[], plugins=[JobGovPlugin()])
+
+
+def _recorded() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", _recorded(), ids=lambda p: p.stem)
+async def test_recorded_histories_replay(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await _replayer().replay_workflow(history)
+
+
+async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: str) -> None:
+    """Run a job through its interesting paths, then replay what was recorded."""
+    config = "budget:\n  job: {usd: 0.01, warn_at: [0.5], on_exceed: pause}\n"
+    scenario = Scenario().bash("ls").bash("pip install x").bash("echo 3").bash("echo 4").text("Done.")
+    async with FakeAgent(scenario) as agent, Worker(dev_env.client, task_queue=task_queue):
+        handle = await start_job(dev_env.client, task_queue, agent.base_url, config=config)
+        ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        await handle.execute_update(names.UPDATE_JOB_APPROVE, ApproveInput(request_id=ask.id), result_type=DecisionRecord)
+        await wait_for(handle, lambda s: s.state == "paused")
+        await wait_until(lambda: bool(agent.aborts))
+        await handle.execute_update(names.UPDATE_JOB_RESUME, ResumeInput(add_usd=1), result_type=JobStatus)
+        final = (await handle.result()).status
+        plan = dev_env.client.get_workflow_handle(names.plan_workflow_id(final.plan))
+        histories = {"job-approve-pause-resume": await handle.fetch_history(),
+                     "plan-reports": await plan.fetch_history()}
+        await plan.terminate("test over")
+    for name, history in histories.items():
+        await _replayer().replay_workflow(history)
+        if os.environ.get("JOBGOV_RECORD_HISTORIES"):
+            HISTORIES.mkdir(exist_ok=True)
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
