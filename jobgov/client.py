@@ -19,11 +19,11 @@ import getpass
 import os
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import (Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle,
                                WorkflowQueryFailedError, WorkflowQueryRejectedError, WorkflowUpdateFailedError,
                                WorkflowUpdateRPCTimeoutOrCancelledError)
@@ -35,8 +35,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from jobgov import names
 from jobgov.config import PlanConfig, load_plan_config
-from jobgov.messages import (ApproveInput, BudgetView, DecisionRecord, DenyInput, JobInput, JobResult, JobState,
-                             JobStatus, KillInput, PlanResumeInput, PlanStatus, ResumeInput)
+from jobgov.messages import (ApproveInput, DecisionRecord, DenyInput, JobInput, JobResult, JobState, JobStatus,
+                             KillInput, PlanResumeInput, PlanStatus, ResumeInput)
+# Re-exported: the overview models are part of the client API (``from jobgov.client import JobOverview``).
+from jobgov.overview import JobOverview as JobOverview
+from jobgov.overview import JobsOverview as JobsOverview
+from jobgov.overview import PlanTotals as PlanTotals
 
 #: Where Temporal is unless ``--address`` or ``TEMPORAL_ADDRESS`` say otherwise.
 DEFAULT_ADDRESS = "localhost:7233"
@@ -125,51 +129,6 @@ def _model(cls: type[_M], **values: Any) -> _M:
             for e in exc.errors(include_url=False)
         )
         raise InputError(problems) from None
-
-
-class JobOverview(BaseModel):
-    """One row of ``jobgov jobs``: a job's state and spending, from its status or from visibility."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    plan: str
-    job: str
-    workflow_id: str
-    state: str
-    """A :class:`~jobgov.messages.JobState` value, or how Temporal closed it (``terminated``, ...)."""
-    cost_usd: float
-    tokens: int
-    pending: int
-    steps: int | None = None
-    started_at: datetime | None = None
-    closed_at: datetime | None = None
-    paused_reason: str | None = None
-    status: JobStatus | None = Field(default=None, exclude=True)
-    """The full status when it could be read (query or result); not part of the JSON row."""
-
-
-class PlanTotals(BaseModel):
-    """A plan's line in ``jobgov jobs``: the listed jobs added up, and the plan's own budget."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    plan: str
-    jobs: int
-    cost_usd: float
-    tokens: int
-    pending: int
-    paused: bool | None = None
-    """``None``: the plan's workflow could not be read."""
-    budget: BudgetView | None = None
-
-
-class JobsOverview(BaseModel):
-    """Everything ``jobgov jobs`` shows."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    jobs: list[JobOverview]
-    plans: list[PlanTotals]
 
 
 class JobGovClient:

@@ -171,6 +171,8 @@ class JobInput(_Message):
     prompt: str | None = None
     """... or create a session and send it this prompt (both: prompt the given session)."""
     config: PlanConfig = PlanConfig()
+    search_attributes: bool = True
+    """Upsert jobgov's search attributes (off for servers that lack them, e.g. the time-skipping server)."""
     continue_as_new_after: int = Field(default=10_000, ge=100)
     """History events after which the workflow continues as new (well under Temporal's 50k limit)."""
     carry: JobCarry | None = None

@@ -429,20 +429,18 @@ class EventStreamConsumer:
         self.progress.reconciles += 1
 
     def _reconciled_status(self, status: dict[str, Any]) -> None:
-        """Forward the status read back only when it shows a missed start or end of a run.
+        """Forward the status read back after a (re)connect: it may be the only news of a run's end.
 
-        A snapshot is not an event: on a first connection it may predate the prompt
-        the workflow is sending right now, and an "idle" from before that prompt would
-        read as the end of its run. So it is forwarded only against a status this
-        consumer (or its previous attempt) already knew: busy then idle means the run
-        ended while disconnected.
+        A snapshot is not an event: on a first connection it may predate the prompt the
+        workflow is sending right now. The workflow knows that: an "idle" ends a job only
+        after evidence of work (a busy, a step, a live ask), so forwarding it is always safe,
+        and withholding it could leave a job waiting forever for an end it missed (e.g. a run
+        that ended while the workflow continued as new and the stream was restarting).
         """
         item = status_item(status)
         if item is None:
             return
-        known = self.progress.status
-        if known is not None and (known == "idle") != (item.status == "idle"):
-            self._outbox.append(item)
+        self._outbox.append(item)
         self.progress.status = item.status
 
     async def _flush(self) -> None:

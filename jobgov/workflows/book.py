@@ -477,6 +477,8 @@ class JobBook:
             if limit is not None and limit.tokens is not None:
                 parts.append(f"{view.spent_tokens} of {limit.tokens} tokens")
             lines.append("Budget: " + ", ".join(parts) + (" — **exceeded**" if view.exceeded else ""))
+        if s.warnings:
+            lines.append("Latest warnings: " + "; ".join(s.warnings[-3:]))
         if s.pending:
             lines.append("Pending asks (send update `approve` or `deny` with `{\"request_id\": ...}`):")
             lines += [f"- `{p.id}` {p.permission} `{' '.join(p.patterns)[:80]}`: {p.reason[:120]}"

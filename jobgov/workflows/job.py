@@ -182,6 +182,9 @@ class JobWorkflow:
 
     def _publish(self) -> None:
         book = self._book
+        workflow.set_current_details(book.details_markdown())
+        if not self._input.search_attributes:
+            return
         workflow.upsert_search_attributes([
             names.SA_STATE.value_set(book.display_state().value),
             names.SA_PLAN.value_set(book.plan),
@@ -190,7 +193,6 @@ class JobWorkflow:
             names.SA_TOKENS.value_set(book.s.tokens.total),
             names.SA_PENDING_ASKS.value_set(len(book.s.pending)),
         ])
-        workflow.set_current_details(book.details_markdown())
 
     # ------------------------------------------------------------------ the stream activity
 
