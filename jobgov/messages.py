@@ -233,12 +233,16 @@ class DenyInput(_Message):
     reason: str | None = None
 
 
-class ResumeInput(_Message):
-    """Resume a paused job, optionally raising its budget first."""
+class _Resume(_Message):
+    """A resume, optionally raising a budget first (the raise is checked by the validator)."""
 
     add_usd: float | None = Field(default=None, gt=0)
     add_tokens: int | None = Field(default=None, gt=0)
     by: str = "unknown"
+
+
+class ResumeInput(_Resume):
+    """Resume a paused job, optionally raising its budget first."""
 
 
 class KillInput(_Message):
@@ -248,12 +252,8 @@ class KillInput(_Message):
     reason: str | None = None
 
 
-class PlanResumeInput(_Message):
+class PlanResumeInput(_Resume):
     """Resume every job of a paused plan, optionally raising the plan budget."""
-
-    add_usd: float | None = Field(default=None, gt=0)
-    add_tokens: int | None = Field(default=None, gt=0)
-    by: str = "unknown"
 
 
 class PlanHold(_Message):

@@ -38,6 +38,7 @@ from jobgov.messages import (
     ReplyInput,
     ReportToPlanInput,
     ResumeInput,
+    SessionItem,
     StreamInput,
 )
 from jobgov.workflows.book import (
@@ -93,10 +94,7 @@ class JobWorkflow:
         self._start_stream()
         if input.prompt is not None and not book.s.prompt_sent:
             # Subscribe first (the stream reconciles anyway), so the run's first events are seen live.
-            try:
-                await workflow.wait_condition(lambda: self._connected, timeout=timedelta(seconds=30))
-            except asyncio.TimeoutError:
-                workflow.logger.warning("event stream not connected after 30 s; prompting anyway")
+            await self._await_stream()
             await self._call(names.ACTIVITY_PROMPT, PromptInput(agent_url=input.agent_url,
                                                                  session_id=book.s.session_id or "", text=input.prompt))
             book.started(book.s.session_id or "", prompt_sent=True)
@@ -122,6 +120,13 @@ class JobWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
         return JobResult(status=book.status())
+
+    async def _await_stream(self) -> None:
+        """Wait (bounded) until the current stream generation is connected."""
+        try:
+            await workflow.wait_condition(lambda: self._connected, timeout=timedelta(seconds=30))
+        except asyncio.TimeoutError:
+            workflow.logger.warning("event stream not connected after 30 s; prompting anyway")
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -150,6 +155,7 @@ class JobWorkflow:
         elif isinstance(effect, Abort):
             await self._call(names.ACTIVITY_ABORT, AbortInput(agent_url=url, session_id=session_id))
         elif isinstance(effect, Prompt):
+            await self._await_stream()  # so the continued run is seen live, not only reconciled
             await self._call(names.ACTIVITY_PROMPT, PromptInput(agent_url=url, session_id=session_id,
                                                                  text=effect.text))
         elif isinstance(effect, Notify):
@@ -223,6 +229,7 @@ class JobWorkflow:
         """
         if self._stream is not None:
             self._stream.cancel()
+        self._connected = False
         self._book.s.generation += 1
         self._start_stream()
 
@@ -241,7 +248,9 @@ class JobWorkflow:
     @workflow.signal(name=names.SIGNAL_JOB_EVENTS)
     def on_events(self, batch: EventBatch) -> None:
         """Events from the stream activity (asks, usage, session status), in order."""
-        if any(getattr(item, "status", None) == "connected" for item in batch.items):
+        if batch.generation == self._book.s.generation and any(
+            isinstance(item, SessionItem) and item.status == "connected" for item in batch.items
+        ):
             self._connected = True
         self._effects += self._book.on_batch(batch, workflow.now())
         self._dirty = True
