@@ -135,6 +135,8 @@ class _Analyzer:
         if bad is not None:
             row, col = bad.start_point
             self.error(f"{prefix}syntax error at line {row + 1}, column {col + 1}")
+        for name in _loader_assignments(root):
+            self.error(f"{prefix}sets {name}, which changes what the commands run")
         saved, self._src = self._src, src
         self._depth += 1
         try:
@@ -383,6 +385,30 @@ class _Analyzer:
             self.error(f"{what}: command string is not static: {source.text}")
         elif source is not _FROM_FILE:
             self.source(source.text, cwd, what)
+
+
+#: Variables that decide which program or code a command runs: setting them (``PATH=./bin tool``,
+#: ``export LD_PRELOAD=...``, ``env BASH_ENV=x bash``) makes the command line impossible to judge.
+_LOADER_VARIABLES = frozenset({
+    "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH",
+    "BASH_ENV", "ENV", "PROMPT_COMMAND", "IFS", "PYTHONPATH", "PYTHONSTARTUP", "NODE_OPTIONS", "PERL5OPT",
+    "PERL5LIB", "RUBYOPT", "RUBYLIB", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "SHELLOPTS", "BASHOPTS",
+})  # fmt: skip
+_ASSIGNED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\+?=")
+
+
+def _loader_assignments(root: Node) -> list[str]:
+    """Names of loader variables assigned anywhere in the tree (prefix, ``export``, ``env`` argument)."""
+    found: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type in ("variable_assignment", "word"):
+            match = _ASSIGNED.match(node_text(node))
+            if match is not None and match.group(1) in _LOADER_VARIABLES and match.group(1) not in found:
+                found.append(match.group(1))
+        stack.extend(node.children)
+    return found
 
 
 def analyze(command: str) -> ShellAnalysis:

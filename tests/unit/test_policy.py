@@ -243,3 +243,20 @@ def test_captured_asks(tree: dict[str, Path]) -> None:
 def test_unknown_working_directory_is_outside(tree: dict[str, Path]) -> None:
     assert decide(ask("bash", command="cd $WHERE && touch x"), tree) is D
     assert decide(ask("bash", command="cd - && ls"), tree) is D
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["PATH=./bin make", "export LD_PRELOAD=./hook.so; ls", "env BASH_ENV=./x bash -c ls", "declare -x PATH=.",
+     "NODE_OPTIONS='--require ./x.js' npm test", "PATH+=:./bin; make"],
+)
+def test_setting_loader_variables_is_never_auto_approved(tree: dict[str, Path], command: str) -> None:
+    yaml = "permissions:\n  shell_command: auto-approve\n"
+    decision = evaluate(parse_plan_config(yaml).policy_for(None), normalize(ask("bash", command=command), str(tree["wt"])))
+    assert decision.action is ASK
+    assert "changes what the commands run" in decision.reason
+
+
+def test_ordinary_assignments_are_fine(tree: dict[str, Path]) -> None:
+    assert decide(ask("bash", command="FOO=1 CC=clang make"), tree) is A
+    assert decide(ask("bash", command='git commit -m "PATH=x"'), tree) is A

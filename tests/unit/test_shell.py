@@ -172,7 +172,7 @@ WRAPPED: list[tuple[str, S]] = [
     ("sudo -Eu bob rm x", s("rm", "x", wrappers=("sudo",))),
     ("/usr/bin/sudo /bin/rm x", s("/bin/rm", "x", wrappers=("sudo",))),
     ("doas rm x", s("rm", "x", wrappers=("doas",))),
-    ("env -i A=1 PATH=/x rm ./y", s("rm", "./y", paths=("arg:./y",), wrappers=("env",))),
+    ("env -i A=1 B=/x rm ./y", s("rm", "./y", paths=("arg:./y",), wrappers=("env",))),
     ("env -C /etc rm passwd", s("rm", "passwd", cwd="/etc", paths=("arg:/etc",), wrappers=("env",))),
     ("sudo -D /etc rm passwd", s("rm", "passwd", cwd="/etc", paths=("arg:/etc",), wrappers=("sudo",))),
     ("timeout 5 curl x", s("curl", "x", network=True, wrappers=("timeout",))),
@@ -311,7 +311,7 @@ PATHS: list[tuple[str, tuple[str, ...]]] = [
     ("cat /dev/null", ()),
     ("ls > x y", ("redirect-write:x",)),
     ("./scripts/build.sh --fast", ()),
-    ("export PATH=/opt/bin:$PATH", ()),
+    ("export TOOLS=/opt/bin:$PATH", ()),
 ]
 
 
