@@ -33,15 +33,7 @@ from jobgov.policy.command_tables import (
     VALUE_OPTS,
     WRAPPERS,
     XARGS_VALUE_OPTS,
-    Rule,
-    Wrapper,
 )
-
-__all__ = [
-    "SHELLS", "WRAPPERS", "Argv", "Ref", "Rule", "Script", "Unwrap", "Wrapper", "classify",
-    "command_name", "operands", "shell_script", "skip_options", "spawned", "unwrap",
-]
-
 
 Argv = Sequence[str]
 #: A position inside argv: (word index, character offset of the value).
@@ -90,7 +82,7 @@ def skip_options(argv: Argv, start: int, value_opts: frozenset[str] = frozenset(
         if not argv[i].startswith("-") or argv[i] == "-":
             return i
         i = _option(argv, i, value_opts)[2]
-    return i
+    return min(i, len(argv))  # an option missing its value at the end stops at the end
 
 
 def operands(args: Argv, value_opts: frozenset[str] = frozenset()) -> list[str]:
@@ -180,7 +172,6 @@ def spawned(argv: Argv) -> list[tuple[int, int, bool]]:
             j = skip_options(argv, i + 1, value_opts)
             return [(j, len(argv), False)] if j < len(argv) else []
     return []
-
 
 
 @dataclass(frozen=True, slots=True)

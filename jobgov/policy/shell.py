@@ -429,4 +429,6 @@ def analyze(command: str) -> ShellAnalysis:
         analyzer.source(command, Dir())
     except RecursionError:
         analyzer.error("command is nested too deeply to analyse")
+    except Exception as exc:  # noqa: BLE001 - a bug here must fail closed (ask-user), never crash a worker
+        analyzer.error(f"could not analyse the command ({type(exc).__name__})")
     return ShellAnalysis(tuple(analyzer.segments), "; ".join(analyzer.errors) or None)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobgov.config import parse_plan_config
 from jobgov.models import Action, Category, NormalizedAsk, Operation, PermissionAsk
@@ -260,3 +262,20 @@ def test_setting_loader_variables_is_never_auto_approved(tree: dict[str, Path], 
 def test_ordinary_assignments_are_fine(tree: dict[str, Path]) -> None:
     assert decide(ask("bash", command="FOO=1 CC=clang make"), tree) is A
     assert decide(ask("bash", command='git commit -m "PATH=x"'), tree) is A
+
+
+_SHELLISH = "abcdefghijklmnopqrstuvwxyz -_=./~$'\"`|&;<>(){}[]*?!#\\\n\t0123456789"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_SHELLISH, max_size=60) | st.lists(st.sampled_from(
+    ["python", "-m", "-W", "-X", "pip", "install", "sudo", "env", "xargs", "find", "-exec", "bash", "-c", "cd",
+     "npm", "i", "git", "push", "timeout", "5", "&&", "|", ";", ">", "~/x", "$(", ")", "'", "<<EOF"]), max_size=8
+).map(" ".join))
+def test_any_command_gets_a_decision_and_never_a_crash(command: str) -> None:
+    """Fail closed, never crash: whatever the agent sends, the policy answers (and never errs open)."""
+    normalized = normalize(ask("bash", command=command), "/srv/agent/project")
+    decision = evaluate(DEFAULTS, normalized)
+    assert decision.action in (A, ASK, D)
+    if not command.strip():
+        assert decision.action is not A
