@@ -235,12 +235,15 @@ class FakeAgent:
                 await stream.send_sse(json.dumps(event("server.connected", {})))
                 while True:
                     try:
-                        evt = await asyncio.wait_for(queue.get(), self.heartbeat_interval)
+                        async with asyncio.timeout(self.heartbeat_interval):
+                            evt = await queue.get()
                     except TimeoutError:
                         evt = event("server.heartbeat", {})
                     if evt is None:
                         return
                     await stream.send_sse(json.dumps(evt))
+            except ConnectionError:
+                return  # the client hung up: a normal end of the stream
             finally:
                 self._subscribers.discard(queue)
 
@@ -312,7 +315,8 @@ class FakeAgent:
         await self._emit(sess, event("permission.asked", props))
         try:
             # shield: an abort cancels the run, but the ask must stay answerable (finding 3).
-            return await asyncio.wait_for(asyncio.shield(future), self.ask_timeout)
+            async with asyncio.timeout(self.ask_timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             return None
 

@@ -105,7 +105,8 @@ class EventStream:
         if self._writer.is_closing():
             raise ConnectionResetError("stream closed")
         self._writer.write(data)
-        await asyncio.wait_for(self._writer.drain(), WRITE_TIMEOUT)
+        async with asyncio.timeout(WRITE_TIMEOUT):  # unlike wait_for, never swallows a cancel
+            await self._writer.drain()
 
     async def send_sse(self, data: str) -> None:
         """Write one SSE frame ``data: <data>\\n\\n`` (``data`` must be a single line)."""
@@ -316,18 +317,33 @@ class HttpServer:
         finally:
             for task in (producer, hangup):
                 task.cancel()
-            await asyncio.wait({producer, hangup}, timeout=STOP_TIMEOUT)
-            # Retrieve both outcomes even when we are being cancelled, or asyncio
-            # logs "Task exception was never retrieved" for a broken pipe.
-            errors = [_outcome(task) for task in (producer, hangup)]
-        if errors[0] is not None and not isinstance(errors[0], ConnectionError | TimeoutError):
-            raise errors[0]  # a producer bug, not a client hang-up
+            try:
+                await asyncio.wait({producer, hangup}, timeout=STOP_TIMEOUT)
+            finally:
+                # Also when stop() cancels this wait, or a task outlives it: an
+                # unretrieved hang-up would be logged as "Task exception was never retrieved".
+                for task in (producer, hangup):
+                    _settle(task)
 
 
-def _outcome(task: asyncio.Task[Any]) -> BaseException | None:
-    if not task.done() or task.cancelled():
-        return None
-    return task.exception()
+def _settle(task: asyncio.Task[Any]) -> None:
+    """Retrieve a stream task's outcome now, or when it ends if it is still running.
+
+    Cancellation and a client hang-up (``ConnectionError``, a write
+    ``TimeoutError``) are normal ends of a stream; anything else is a producer
+    bug and goes to the loop's exception handler, as an exception escaping the
+    connection task would.
+    """
+    if not task.done():
+        task.add_done_callback(_settle)
+        return
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, ConnectionError | TimeoutError):
+        task.get_loop().call_exception_handler(
+            {"message": "Stream producer failed", "exception": exc, "task": task}
+        )
 
 
 def _head(status: int, headers: dict[str, str]) -> bytes:

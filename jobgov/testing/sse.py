@@ -87,8 +87,13 @@ class EventReader:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 5.0)
+            try:
+                async with asyncio.timeout(5.0):
+                    await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # we are being cancelled ourselves, not just the reader
 
     async def _read(self) -> None:
         try:
@@ -150,4 +155,5 @@ class EventReader:
                     f"no {match!r} event within {timeout}s; saw {self.types()[-20:]}"
                 )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
