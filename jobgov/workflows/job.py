@@ -229,6 +229,9 @@ class JobWorkflow:
         """
         if self._stream is not None:
             self._stream.cancel()
+            # Nobody awaits the old generation: consume its outcome (cancelled) so it is not
+            # reported as an unretrieved exception.
+            self._stream.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._connected = False
         self._book.s.generation += 1
         self._start_stream()
