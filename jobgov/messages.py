@@ -269,19 +269,6 @@ class PlanHold(_Message):
 # Queries
 
 
-class PendingView(_Message):
-    """A pending ask as listed by ``jobgov job status``."""
-
-    id: str
-    permission: str
-    patterns: list[str]
-    category: Category
-    reason: str
-    rule: str | None = None
-    asked_at: datetime
-    deadline: datetime | None = None
-
-
 class JobStatus(_Message):
     """Everything about a job, for the CLI, the UI and the job's result."""
 
@@ -298,7 +285,7 @@ class JobStatus(_Message):
     steps: int
     cost_sources: list[str]
     budget: BudgetView | None
-    pending: list[PendingView]
+    pending: list[PendingAsk]
     decisions: list[DecisionRecord]
     warnings: list[str]
     paused_reason: str | None = None

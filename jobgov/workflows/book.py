@@ -32,7 +32,6 @@ from jobgov.messages import (
     JobStatus,
     KillInput,
     PendingAsk,
-    PendingView,
     PlanHold,
     RepliedItem,
     ResumeInput,
@@ -458,7 +457,7 @@ class JobBook:
             session_id=s.session_id, agent_url=self.agent_url, worktree=self.worktree,
             tokens=s.tokens.as_dict(), cost_usd=float(s.cost_usd), agent_cost_usd=float(s.agent_cost_usd),
             steps=s.steps, cost_sources=s.cost_sources, budget=self.budget_view(),
-            pending=[PendingView(**p.model_dump()) for p in s.pending.values()],
+            pending=list(s.pending.values()),
             decisions=s.decisions, warnings=s.warnings, paused_reason=s.paused_reason, error=s.error,
         )
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from jobgov.cli import app
 from jobgov.cli import jobs as cli_jobs
 from jobgov.client import JobOverview, JobsOverview, NotFoundError, PlanTotals, RejectedError
-from jobgov.messages import DecisionRecord, JobState, JobStatus, PendingView, PlanStatus
+from jobgov.messages import DecisionRecord, JobState, JobStatus, PendingAsk, PlanStatus
 from jobgov.models import Category
 
 runner = CliRunner()
@@ -151,7 +151,7 @@ def _status(state: JobState = JobState.AWAITING_APPROVAL) -> JobStatus:
         agent_url="http://127.0.0.1:4096", worktree="/w",
         tokens={"input": 10, "output": 5, "reasoning": 1, "cache_read": 2, "cache_write": 3, "total": 21},
         cost_usd=0.25, agent_cost_usd=0.24, steps=3, cost_sources=["models.dev"], budget=None,
-        pending=[PendingView(id="per_2", permission="bash", patterns=["npm install [x]"],
+        pending=[PendingAsk(id="per_2", permission="bash", patterns=["npm install [x]"],
                              category=Category.INSTALL_PACKAGES, reason="install_packages: npm install", asked_at=NOW)],
         decisions=[_decision()], warnings=[],
     )
