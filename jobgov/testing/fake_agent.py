@@ -24,7 +24,6 @@ import json
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from jobgov.testing.capture import CaptureScript
@@ -48,6 +47,7 @@ from jobgov.testing.httpserver import (
 )
 from jobgov.testing.scenario import Emit, Hold, Item, Pause, Scenario, Script, TurnContext
 from jobgov.testing.shapes import event, new_id
+from jobgov.testing.service import AsyncService
 
 __all__ = ["FakeAgent", "ReceivedPrompt", "ReceivedReply"]  # the records are re-exported
 
@@ -55,7 +55,7 @@ _DEFAULT_TURN = Scenario().text("done")
 _REPLIES = ("once", "always", "reject")
 
 
-class FakeAgent:
+class FakeAgent(AsyncService):
     """An opencode-compatible fake server; use as ``async with FakeAgent(...) as agent``.
 
     Args:
@@ -130,16 +130,12 @@ class FakeAgent:
         """``http://127.0.0.1:<port>``; valid once started."""
         return self._server.base_url
 
-    async def __aenter__(self) -> FakeAgent:
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 (an ephemeral port)."""
         await self._server.start()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """End every scripted run and stream, then stop serving."""
         runners = [s.runner for s in self._sessions.values() if s.runner is not None]
         for runner in runners:
             runner.cancel()

@@ -19,9 +19,10 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from jobgov.testing.service import AsyncService
 
 __all__ = [
     "EventStream",
@@ -142,7 +143,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
-class HttpServer:
+class HttpServer(AsyncService):
     """An HTTP/1.1 server on 127.0.0.1 with routes by method and path pattern.
 
     Use it as an async context manager; ``base_url`` is known once started::
@@ -195,18 +196,6 @@ class HttpServer:
             # Bounded: a connection task only awaits socket I/O, which cancellation interrupts.
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         await asyncio.wait_for(server.wait_closed(), STOP_TIMEOUT)
-
-    async def __aenter__(self) -> HttpServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -23,10 +23,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
+
+from jobgov.testing.service import AsyncService
 
 __all__ = [
     "ASK_ALL",
@@ -156,7 +157,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class OpencodeServer:
+class OpencodeServer(AsyncService):
     """``async with OpencodeServer(binary, project_dir, model_url) as oc:`` runs ``opencode serve``.
 
     Args:
@@ -223,22 +224,6 @@ class OpencodeServer:
             npm_config_offline="true",
         )
         return env
-
-    async def __aenter__(self) -> OpencodeServer:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start the server and wait until ``/global/health`` reports healthy."""

@@ -21,7 +21,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from jobgov.testing.httpserver import (
@@ -33,6 +32,7 @@ from jobgov.testing.httpserver import (
     json_response,
 )
 from jobgov.testing.shapes import Usage, new_id
+from jobgov.testing.service import AsyncService
 
 __all__ = ["ScriptedModel", "ToolCall", "Turn"]
 
@@ -84,7 +84,7 @@ class Turn:
         return cls(text=message, error_status=status)
 
 
-class ScriptedModel:
+class ScriptedModel(AsyncService):
     """An OpenAI-compatible model server on 127.0.0.1 that plays a list of :class:`Turn`."""
 
     def __init__(self, turns: Sequence[Turn] = (), *, model_id: str = MODEL_ID) -> None:
@@ -122,16 +122,12 @@ class ScriptedModel:
         """How many scripted turns are still unplayed."""
         return max(0, len(self.turns) - self._next)
 
-    async def __aenter__(self) -> ScriptedModel:
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 (an ephemeral port)."""
         await self._server.start()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Stop serving."""
         await self._server.stop()
 
     def _take_turn(self, body: dict[str, Any]) -> Turn:

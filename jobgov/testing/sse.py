@@ -15,11 +15,12 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse
+
+from jobgov.testing.service import AsyncService
 
 __all__ = ["EventReader"]
 
@@ -33,7 +34,7 @@ def event_session(evt: dict[str, Any]) -> str | None:
     return str(sid) if sid else None
 
 
-class EventReader:
+class EventReader(AsyncService):
     """Collects ``/event`` frames into :attr:`events`; :meth:`next` walks them with a cursor.
 
     Args:
@@ -65,21 +66,13 @@ class EventReader:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> EventReader:
+    async def start(self) -> None:
+        """Connect, and return once the first frame has arrived."""
         self._task = asyncio.create_task(self._read(), name=f"event-reader-{self._path}")
-        try:
-            await self.next(lambda e: True, timeout=self._connect_timeout, consume=False)
-        except BaseException:
-            await self.aclose()
-            raise
-        return self
+        await self.next(lambda e: True, timeout=self._connect_timeout, consume=False)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Stop reading (idempotent); the same as :meth:`aclose`."""
         await self.aclose()
 
     async def aclose(self) -> None:
