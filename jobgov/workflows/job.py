@@ -11,12 +11,11 @@ activities, in order, one at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 from jobgov import names
 from jobgov.messages import (
@@ -51,6 +50,7 @@ from jobgov.workflows.book import (
     ReportToPlan,
     RestartStream,
 )
+from jobgov.workflows.support import continue_as_new_due, reject_invalid
 
 #: Agent calls are short; Temporal retries them (the HTTP client does not).
 AGENT_CALL = {
@@ -104,7 +104,7 @@ class JobWorkflow:
             await self._drain()
             if book.finished:
                 break
-            if self._should_continue_as_new():
+            if continue_as_new_due(self._input.continue_as_new_after):
                 await self._stop_stream()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._drain()
@@ -127,10 +127,6 @@ class JobWorkflow:
             await workflow.wait_condition(lambda: self._connected, timeout=timedelta(seconds=30))
         except asyncio.TimeoutError:
             workflow.logger.warning("event stream not connected after 30 s; prompting anyway")
-
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._input.continue_as_new_after
 
     # ------------------------------------------------------------------ effects
 
@@ -204,11 +200,12 @@ class JobWorkflow:
 
     def _stream_input(self) -> StreamInput:
         book = self._book
+        limit = book.s.budget.limit
         return StreamInput(
             agent_url=self._input.agent_url, session_id=book.s.session_id or "", worktree=self._input.worktree,
             policy=book.policy, pricing=book.config.pricing, hold=book.paused or book.s.plan_hold is not None,
-            budget=book.s.budget if book.budget_holds or (book.s.budget.limit is not None
-                                                           and book.s.budget.limit.on_exceed != "notify") else None,
+            # Only a budget whose excess holds asks matters to the activity (not one that just notifies).
+            budget=book.s.budget if limit is not None and limit.on_exceed != "notify" else None,
             decided=list(book.s.decided), generation=book.s.generation,
         )
 
@@ -280,7 +277,7 @@ class JobWorkflow:
 
     @approve.validator
     def _validate_approve(self, req: ApproveInput) -> None:
-        self._reject_invalid(lambda: self._book.validate_decision(req.request_id))
+        reject_invalid(lambda: self._book.validate_decision(req.request_id))
 
     @workflow.update(name=names.UPDATE_JOB_DENY)
     async def deny(self, req: DenyInput) -> DecisionRecord:
@@ -291,7 +288,7 @@ class JobWorkflow:
 
     @deny.validator
     def _validate_deny(self, req: DenyInput) -> None:
-        self._reject_invalid(lambda: self._book.validate_decision(req.request_id))
+        reject_invalid(lambda: self._book.validate_decision(req.request_id))
 
     @workflow.update(name=names.UPDATE_JOB_RESUME)
     async def resume(self, req: ResumeInput) -> JobStatus:
@@ -301,7 +298,7 @@ class JobWorkflow:
 
     @resume.validator
     def _validate_resume(self, req: ResumeInput) -> None:
-        self._reject_invalid(lambda: self._book.validate_resume(req))
+        reject_invalid(lambda: self._book.validate_resume(req))
 
     @workflow.update(name=names.UPDATE_JOB_KILL)
     async def kill(self, req: KillInput) -> JobStatus:
@@ -311,15 +308,7 @@ class JobWorkflow:
 
     @kill.validator
     def _validate_kill(self, req: KillInput) -> None:
-        self._reject_invalid(self._book.validate_kill)
-
-    @staticmethod
-    def _reject_invalid(check: Callable[[], None]) -> None:
-        try:
-            check()
-        except ValueError as exc:
-            # Raised in a validator, this never reaches history; the UI and CLI show the message.
-            raise ApplicationError(str(exc), type="InvalidDecision", non_retryable=True) from None
+        reject_invalid(self._book.validate_kill)
 
     # ------------------------------------------------------------------ queries
 

@@ -9,17 +9,16 @@ and released together when a person resumes the plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 from jobgov import budget as budgets
 from jobgov import names
 from jobgov.messages import NotifyInput, PlanHold, PlanInput, PlanJobReport, PlanResumeInput, PlanStatus
 from jobgov.workflows.book import JobBook
+from jobgov.workflows.support import continue_as_new_due, reject_invalid
 
 #: Continue-as-new well before Temporal's history limits.
 HISTORY_EVENTS_LIMIT = 10_000
@@ -41,17 +40,13 @@ class PlanWorkflow:
     @workflow.run
     async def run(self, input: PlanInput) -> None:
         while True:
-            await workflow.wait_condition(lambda: bool(self._outbox or self._notes) or self._should_continue())
+            await workflow.wait_condition(lambda: bool(self._outbox or self._notes) or continue_as_new_due(HISTORY_EVENTS_LIMIT))
             await self._flush()
-            if self._should_continue():
+            if continue_as_new_due(HISTORY_EVENTS_LIMIT):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._flush()
                 workflow.continue_as_new(PlanInput(plan=input.plan, budget=self._budget.limit, jobs=self._jobs,
                                                    state=self._budget, paused=self._paused))
-
-    def _should_continue(self) -> bool:
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_EVENTS_LIMIT
 
     async def _flush(self) -> None:
         while self._notes:
@@ -116,7 +111,7 @@ class PlanWorkflow:
 
     @resume.validator
     def _validate_resume(self, req: PlanResumeInput) -> None:
-        self._check(lambda: self._check_resume(req))
+        reject_invalid(lambda: self._check_resume(req))
 
     def _check_resume(self, req: PlanResumeInput) -> None:
         if not self._paused:
@@ -131,13 +126,6 @@ class PlanWorkflow:
         if req.add_usd is None and req.add_tokens is None:
             return self._budget
         return budgets.raise_limit(self._budget, add_usd=req.add_usd, add_tokens=req.add_tokens)
-
-    @staticmethod
-    def _check(check: Callable[[], None]) -> None:
-        try:
-            check()
-        except ValueError as exc:
-            raise ApplicationError(str(exc), type="InvalidDecision", non_retryable=True) from None
 
     # ------------------------------------------------------------------ queries
 
