@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit bench demo clean
+.PHONY: install lint test unit bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the whole suite: unit, integration (real Temporal dev server) and end-to-end (real opencode).
-test: $(STAMP)
+## Lint and type-check: ruff over the code, tests and benchmarks; mypy --strict over jobgov/.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check jobgov tests bench worker.py
+	$(VENV)/bin/mypy
+
+## Run the whole suite: lint first, then unit, integration (real Temporal dev server) and
+## end-to-end (real opencode) tests.
+test: lint
 	$(PY) -m pytest
 
 ## Only the fast unit tests.

@@ -20,8 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.messages import ApproveInput, DecisionRecord
-from jobgov.plugin import JobGovPlugin
+from jobgov.temporal.payloads import ApproveInput
+from jobgov.temporal.plugin import JobGovPlugin
+from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
 from tests.conftest import binary
 from tests.integration.jobs import start_job, wait_for

@@ -7,9 +7,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobgov.config import parse_plan_config
-from jobgov.models import PermissionAsk
-from jobgov.policy import evaluate, normalize
+from jobgov.configfile import parse_plan_config
+from jobgov.domain.asks import PermissionAsk
+from jobgov.domain.decide import evaluate
+from jobgov.policy.normalize import normalize
 
 COMMANDS = [
     "ls -la",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from jobgov.usage.events import read_events
-from jobgov.usage.ledger import UsageLedger
-from jobgov.usage.pricing import PricingConfig, price_step
+from jobgov.domain.usage import PricingConfig
+from jobgov.opencode.events import read_events
+from jobgov.opencode.pricing import price_step
+from jobgov.opencode.usage import UsageLedger
 from tests.helpers import CAPTURES
 
 PRICING = PricingConfig.model_validate({"fake/fake-model": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}})

@@ -23,11 +23,18 @@ from temporalio.client import Client
 
 from jobgov import names
 from jobgov.client import JobGovClient
-from jobgov.dev import DevServer
-from jobgov.messages import JobStatus
-from jobgov.plugin import JobGovPlugin
-from jobgov.testing import FakeAgent, OpencodeServer, Scenario, ScriptedModel, Turn, ensure_opencode
-from jobgov.worker import run_worker
+from jobgov.devserver import DevServer
+from jobgov.run import run_worker
+from jobgov.temporal.payloads import JobStatus
+from jobgov.temporal.plugin import JobGovPlugin
+from jobgov.testing import (
+    FakeAgent,
+    OpencodeServer,
+    Scenario,
+    ScriptedModel,
+    Turn,
+    ensure_opencode,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN_FILE = REPO / "examples" / "plan.yaml"

@@ -8,7 +8,7 @@ spelled out, and ``tests/unit/test_names.py`` pins the complete set.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from temporalio.common import SearchAttributeKey
 
@@ -63,3 +63,8 @@ SA_TOKENS = SearchAttributeKey.for_int("JobGovTokens")
 SA_PENDING_ASKS = SearchAttributeKey.for_int("JobGovPendingAsks")
 
 SEARCH_ATTRIBUTES: Final = (SA_STATE, SA_PLAN, SA_JOB, SA_COST_USD, SA_TOKENS, SA_PENDING_ASKS)
+
+
+def search_attribute_type(key: SearchAttributeKey[Any]) -> str:
+    """The type name the ``temporal`` CLI uses for ``key`` (``Keyword``, ``Int``, ``Double``, ...)."""
+    return "".join(part.title() for part in key.indexed_value_type.name.split("_"))

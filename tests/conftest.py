@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.plugin import JobGovPlugin
+from jobgov.temporal.plugin import JobGovPlugin
 
 
 def binary(name: str) -> str:

@@ -38,7 +38,7 @@ def worker(
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
     from jobgov.client import JobGovError
-    from jobgov.worker import run_worker
+    from jobgov.run import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -56,8 +56,8 @@ def dev(
 ) -> None:
     """Run an embedded Temporal dev server and a jobgov worker until Ctrl-C."""
     from jobgov.client import JobGovError
-    from jobgov.dev import DevServer, DevServerError
-    from jobgov.worker import run_worker
+    from jobgov.devserver import DevServer, DevServerError
+    from jobgov.run import run_worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -98,6 +98,6 @@ def demo(
     raise typer.Exit(run_demo(interactive=interactive, port=port, ui_port=ui_port, db=db, fake_agent=fake_agent))
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``argv``: the arguments, default ``sys.argv[1:]``)."""
+    app(args=argv, prog_name="jobgov")

@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 
 import typer
 
-from jobgov.config import ConfigError, PlanConfig, load_plan_config
+from jobgov.configfile import ConfigError, load_plan_config
+from jobgov.domain.config import PlanConfig
 
 #: Exit status for bad input (config, request, arguments): the same as Click's usage errors.
 EXIT_BAD_INPUT = 2

@@ -22,17 +22,19 @@ from rich.text import Text
 
 from jobgov import names
 from jobgov.cli._common import fail, load_config_or_exit, print_json
-from jobgov.client import (
+from jobgov.client.api import (
     InputError,
     JobGovClient,
     JobGovError,
-    JobsOverview,
     build_job_input,
     check_name,
     default_actor,
 )
-from jobgov.config import ConfigError
-from jobgov.messages import BudgetView, DecisionRecord, JobStatus, PlanStatus
+from jobgov.client.overview import JobsOverview
+from jobgov.configfile import ConfigError
+from jobgov.domain.budget import BudgetView
+from jobgov.temporal.payloads import JobStatus, PlanStatus
+from jobgov.temporal.state import DecisionRecord
 
 #: Exit status for runtime failures (bad input exits 2, see ``_common.EXIT_BAD_INPUT``).
 EXIT_RUNTIME = 1
@@ -158,9 +160,12 @@ def print_status(s: JobStatus) -> None:
     _out.print(Text(f"workflow {s.workflow_id} · session {s.session_id or '-'} · agent {s.agent_url} · "
                     f"worktree {s.worktree}"))
     t = s.tokens
+    counts = ", ".join(f"{label} {t.get(key, 0):,}" for key, label in (
+        ("input", "input"), ("output", "output"), ("reasoning", "reasoning"),
+        ("cache_read", "cache read"), ("cache_write", "cache write"),
+    ))  # fmt: skip
     _out.print(Text(f"cost {_money(s.cost_usd)} (agent says {_money(s.agent_cost_usd)}) · {t.get('total', 0):,} tokens "
-                    f"(input {t.get('input', 0):,}, output {t.get('output', 0):,}, reasoning {t.get('reasoning', 0):,}, "
-                    f"cache read {t.get('cache_read', 0):,}, cache write {t.get('cache_write', 0):,}) · steps {s.steps}"))
+                    f"({counts}) · steps {s.steps}"))
     budget = _budget_line(s.budget)
     if budget:
         _out.print(Text(f"budget: {budget}"))

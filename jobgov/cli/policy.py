@@ -10,8 +10,9 @@ import typer
 from pydantic import ValidationError
 
 from jobgov.cli._common import fail, load_config_or_exit, print_json, read_text_arg
-from jobgov.models import PermissionAsk
-from jobgov.policy import evaluate, normalize
+from jobgov.domain.asks import PermissionAsk
+from jobgov.domain.decide import evaluate
+from jobgov.policy.normalize import normalize
 
 app = typer.Typer(help="Check and show the permission policy of a plan.", no_args_is_help=True)
 
@@ -58,7 +59,9 @@ def ask_from_event(source: str, data: Any) -> PermissionAsk:
 
 @app.command()
 def check(
-    request: Annotated[str, typer.Argument(help="A JSON file holding a permission.asked event or its properties; - for stdin.")],
+    request: Annotated[
+        str, typer.Argument(help="A JSON file holding a permission.asked event or its properties; - for stdin.")
+    ],
     worktree: Annotated[Path, typer.Option("--worktree", "-w", help="The job's worktree.")],
     config: ConfigOpt = None,
     job: JobOpt = None,
@@ -93,20 +96,17 @@ def register_replay(root: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     ) -> None:
         """Print what the policy would have decided for each permission.asked in a recorded stream."""
-        from jobgov.usage.events import read_events
+        from jobgov.opencode.events import ToolNames, read_events
 
         plan = load_config_or_exit(config)
         policy = plan.policy_for(job)
         source, text = read_text_arg(str(events))
-        stream, skipped, warnings = read_events(text.splitlines())
+        stream, _skipped, warnings = read_events(text.splitlines())
         for warning in warnings:
             typer.echo(f"jobgov: {source}: {warning}", err=True)
-        tools: dict[str, str] = {}
+        tools = ToolNames()
         for event in stream:
-            props = event.get("properties") or {}
-            part = props.get("part") if isinstance(props, dict) else None
-            if isinstance(part, dict) and part.get("type") == "tool":
-                tools[str(part.get("callID"))] = str(part.get("tool"))
+            tools.learn(event)
             if event.get("type") != "permission.asked":
                 continue
             try:
@@ -114,7 +114,7 @@ def register_replay(root: typer.Typer) -> None:
             except RequestError as exc:
                 typer.echo(f"jobgov: {exc}", err=True)
                 continue
-            tool = tools.get(ask.tool.call_id) if ask.tool else None
+            tool = tools.of(ask)
             decision = evaluate(policy, normalize(ask, str(worktree), tool_name=tool))
             row = {"request_id": ask.id, "permission": ask.permission, "patterns": ask.patterns,
                    **decision.model_dump(mode="json", include={"action", "category", "reason", "rule"})}

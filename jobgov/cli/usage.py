@@ -9,7 +9,6 @@ session's budget (the job limit) and to the total (the plan limit).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,12 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobgov.budget import BudgetLimit, BudgetOutcome, BudgetState, apply
 from jobgov.cli._common import load_config_or_exit, print_json, read_text_arg
-from jobgov.config import PlanConfig
-from jobgov.usage.events import Event, read_events
-from jobgov.usage.ledger import UsageLedger, UsageTotals
-from jobgov.usage.pricing import price_step
+from jobgov.domain.budget import BudgetLimit, BudgetOutcome, BudgetState, apply
+from jobgov.domain.config import PlanConfig
+from jobgov.domain.usage import StepDelta, UsageTotals
+from jobgov.opencode.events import Event, read_events
+from jobgov.opencode.pricing import price_step
+from jobgov.opencode.usage import UsageLedger
 
 
 @dataclass
@@ -33,10 +33,10 @@ class _BudgetTrack:
     steps: int = 0
     happenings: list[dict[str, Any]] = field(default_factory=list)
 
-    def spend(self, part_id: str, delta_usd: Decimal, delta_tokens: int, new_step: bool) -> None:
-        if new_step:
+    def spend(self, part_id: str, delta: StepDelta) -> None:
+        if delta.new:
             self.steps += 1
-        self.state, outcome = apply(self.state, delta_usd, delta_tokens)
+        self.state, outcome = apply(self.state, delta.usd, delta.tokens)
         if outcome.action != "continue":
             self.happenings.append(_happening(self.steps, part_id, outcome))
 
@@ -89,14 +89,12 @@ def replay_usage(events: list[Event], config: PlanConfig, job: str | None = None
     sessions: dict[str, _BudgetTrack] = {}
     plan = _BudgetTrack(BudgetState(limit=config.budget.plan))
     for event in events:
-        new_steps = {step.part_id for step in ledger.add_event(event)}
+        ledger.add_event(event)
         for step in ledger.pending_pricing():
-            delta_usd = ledger.record_cost(price_step(step, config.pricing))
-            is_new = step.part_id in new_steps
-            delta_tokens = step.tokens.total if is_new else 0
+            delta = ledger.count_cost(price_step(step, config.pricing))
             track = sessions.setdefault(step.session_id, _BudgetTrack(BudgetState(limit=job_limit)))
-            track.spend(step.part_id, delta_usd, delta_tokens, is_new)
-            plan.spend(step.part_id, delta_usd, delta_tokens, is_new)
+            track.spend(step.part_id, delta)
+            plan.spend(step.part_id, delta)
     return Replay(ledger=ledger, job_limit=job_limit, sessions=sessions, plan=plan)
 
 

@@ -1,14 +1,6 @@
-"""The permission policy: normalise an ask (I/O), then decide it (pure).
+"""Turning a permission ask into facts the pure policy can judge.
 
-``normalize`` resolves paths on the agent's machine and parses shell commands;
-it runs in an activity (or the CLI). ``evaluate`` is a pure function of the
-effective policy and the normalised ask; the workflow calls it to re-check
-every decision.
+:func:`~jobgov.policy.normalize.normalize` resolves paths on the agent's machine
+and parses shell commands (tree-sitter-bash); it runs in the stream activity (or
+the CLI), never in a workflow. Deciding is :func:`jobgov.domain.decide.decide`.
 """
-
-from __future__ import annotations
-
-from jobgov.policy.evaluate import evaluate
-from jobgov.policy.normalize import normalize
-
-__all__ = ["evaluate", "normalize"]

@@ -34,6 +34,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jobgov.policy.argv import skip_options
+
 # --- wrappers ---------------------------------------------------------------
 
 
@@ -185,9 +187,6 @@ def _pacman(ops: list[str], args: list[str]) -> bool:
 
 
 def _uv_run_with(ops: list[str], args: list[str]) -> bool:
-    # Imported here: commands imports these tables, so a module-level import would be circular.
-    from jobgov.policy.commands import skip_options
-
     if "run" not in args:
         return False
     start = args.index("run") + 1

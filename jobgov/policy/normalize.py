@@ -5,7 +5,7 @@ canonicalised (``~``, ``$HOME``, ``..`` and symlinks resolved with
 ``realpath``, which resolves the deepest existing ancestor and keeps the rest
 lexically), so a symlink inside the worktree that points outside counts as
 outside. It therefore runs in an activity or the CLI, never in a workflow;
-the workflow receives the resulting :class:`~jobgov.models.NormalizedAsk` as
+the workflow receives the resulting :class:`~jobgov.domain.asks.NormalizedAsk` as
 recorded data.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from jobgov.models import Category, NormalizedAsk, Operation, PermissionAsk
+from jobgov.domain.asks import Category, NormalizedAsk, Operation, PermissionAsk
 from jobgov.policy.shell import Segment, analyze
 
 #: opencode permissions that read files (their patterns or metadata name the location).

@@ -41,7 +41,18 @@ import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 from jobgov.policy import commands
-from jobgov.policy.shellwords import HARMLESS, Dir, Word, arg_path, change_dir, flatten, node_text, peel, read_word
+from jobgov.policy.shellwords import (
+    HARMLESS,
+    Dir,
+    Word,
+    arg_path,
+    change_dir,
+    flatten,
+    node_text,
+    peel,
+    read_word,
+)
+
 # Re-exported: callers import the path types from here.
 from jobgov.policy.shellwords import PathKind as PathKind
 from jobgov.policy.shellwords import PathRef as PathRef

@@ -25,6 +25,7 @@ from typing import Literal
 from tree_sitter import Node
 
 from jobgov.policy import commands
+from jobgov.policy.argv import Ref
 
 PathKind = Literal["arg", "redirect-write", "redirect-read", "cd"]
 
@@ -152,7 +153,7 @@ def flatten(node: Node) -> list[Word]:
     return [word for child in node.children for word in flatten(child)]
 
 
-def join_words(words: list[Word], start: commands.Ref, end: int) -> Word | None:
+def join_words(words: list[Word], start: Ref, end: int) -> Word | None:
     """Words ``start..end`` joined by spaces (the first from a character offset)."""
     index, offset = start
     if index >= len(words):
@@ -240,9 +241,9 @@ def change_dir(cwd: Dir, argv: list[Word]) -> tuple[Dir, list[PathRef]]:
     if name == "pushd" and target is None:  # swap the top two directories
         top = cwd.popped()
         return Dir(top.path, top.dynamic, ((cwd.path, cwd.dynamic), *top.stack)), []
-    if name == "pushd" and re.fullmatch(r"[+-]\d+", target.text):  # rotate the stack
+    if name == "pushd" and target is not None and re.fullmatch(r"[+-]\d+", target.text):  # rotate the stack
         return Dir("${DIRSTACK[0]}", True, cwd.stack), [PathRef(target.text, "cd", True)]
-    ref = PathRef(target.text if target else "~", "cd", bool(target) and (target.dynamic or target.text == "-"))
+    ref = PathRef(target.text if target else "~", "cd", target is not None and (target.dynamic or target.text == "-"))
     return (cwd.pushed(target) if name == "pushd" and target else cwd.enter(target)), [ref]
 
 

@@ -8,23 +8,17 @@
 - :func:`ensure_opencode` and :class:`OpencodeServer`: install and run a real,
   isolated, offline opencode for end-to-end tests.
 - :class:`EventReader`: reads an ``/event`` stream in the background for assertions.
-- :class:`HttpServer`: the small asyncio HTTP/1.1 server they are built on.
+
+Their plumbing (the small HTTP/1.1 server, SSE framing, opencode object shapes,
+capture scripts) lives in this package's private modules.
 """
 
 from __future__ import annotations
 
-from jobgov.testing.capture import CaptureScript
+from jobgov.testing._fake_session import ReceivedPrompt, ReceivedReply
+from jobgov.testing._shapes import DEFAULT_PRICING, Pricing, Usage
+from jobgov.testing._sse import EventReader
 from jobgov.testing.fake_agent import FakeAgent
-from jobgov.testing.fake_session import ReceivedPrompt, ReceivedReply
-from jobgov.testing.httpserver import (
-    EventStream,
-    HttpServer,
-    Request,
-    Response,
-    StreamingResponse,
-    empty_response,
-    json_response,
-)
 from jobgov.testing.opencode import (
     ASK_ALL,
     OPENCODE_VERSION,
@@ -33,10 +27,17 @@ from jobgov.testing.opencode import (
     ensure_opencode,
     opencode_config,
 )
-from jobgov.testing.scenario import Ask, AskKind, Emit, Hold, Pause, Scenario, Script, TurnContext
+from jobgov.testing.scenario import (
+    Ask,
+    AskKind,
+    Emit,
+    Hold,
+    Pause,
+    Scenario,
+    Script,
+    TurnContext,
+)
 from jobgov.testing.scripted_model import ScriptedModel, ToolCall, Turn
-from jobgov.testing.shapes import DEFAULT_PRICING, Pricing, Usage
-from jobgov.testing.sse import EventReader
 
 # pytest must not collect anything from here as tests (STYLE.md point 12).
 __test__ = False
@@ -47,31 +48,23 @@ __all__ = [
     "OPENCODE_VERSION",
     "Ask",
     "AskKind",
-    "CaptureScript",
     "Emit",
     "EventReader",
-    "EventStream",
     "FakeAgent",
     "Hold",
-    "HttpServer",
     "OpencodeError",
     "OpencodeServer",
     "Pause",
     "Pricing",
     "ReceivedPrompt",
     "ReceivedReply",
-    "Request",
-    "Response",
     "Scenario",
     "Script",
     "ScriptedModel",
-    "StreamingResponse",
     "ToolCall",
     "Turn",
     "TurnContext",
     "Usage",
-    "empty_response",
     "ensure_opencode",
-    "json_response",
     "opencode_config",
 ]

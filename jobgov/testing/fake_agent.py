@@ -1,6 +1,6 @@
 """``FakeAgent``: an in-process stand-in for ``opencode serve`` 1.18.33, for tests and benchmarks.
 
-It speaks the protocol recorded in ``/work/shared/opencode/PROTOCOL.md`` over
+It speaks the protocol recorded in ``tests/fixtures/opencode/PROTOCOL.md`` over
 real HTTP on 127.0.0.1: health, the ``/event`` SSE stream, sessions, async
 prompts, aborts, permission listing and replies, and the message list. What a
 session does is scripted, by a real capture (:meth:`FakeAgent.from_capture`)
@@ -26,8 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jobgov.testing.capture import CaptureScript
-from jobgov.testing.fake_session import (
+from jobgov.testing._capture import CaptureScript
+from jobgov.testing._fake_session import (
     PendingAsk,
     ReceivedPrompt,
     ReceivedReply,
@@ -36,7 +36,7 @@ from jobgov.testing.fake_session import (
     always_covers,
     reject_outcome,
 )
-from jobgov.testing.httpserver import (
+from jobgov.testing._httpserver import (
     EventStream,
     HttpServer,
     Request,
@@ -45,9 +45,17 @@ from jobgov.testing.httpserver import (
     empty_response,
     json_response,
 )
-from jobgov.testing.scenario import Emit, Hold, Item, Pause, Scenario, Script, TurnContext
-from jobgov.testing.shapes import event, new_id
-from jobgov.testing.service import AsyncService
+from jobgov.testing._service import AsyncService
+from jobgov.testing._shapes import event, new_id
+from jobgov.testing.scenario import (
+    Emit,
+    Hold,
+    Item,
+    Pause,
+    Scenario,
+    Script,
+    TurnContext,
+)
 
 __all__ = ["FakeAgent", "ReceivedPrompt", "ReceivedReply"]  # the records are re-exported
 

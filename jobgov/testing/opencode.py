@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from jobgov.testing.service import AsyncService
+from jobgov.testing._service import AsyncService
 
 __all__ = [
     "ASK_ALL",
@@ -230,7 +230,7 @@ class OpencodeServer(AsyncService):
         self.port = _free_port()
         command = [str(self.binary), "serve", "--hostname", "127.0.0.1", "--port", str(self.port)]
         # A local file: opening it does not block the loop in any way that matters.
-        with open(self.log_path, "ab") as log:  # noqa: ASYNC230
+        with open(self.log_path, "ab") as log:
             # A new session (process group) so stop() also ends opencode's children.
             self.process = await asyncio.create_subprocess_exec(
                 *command,

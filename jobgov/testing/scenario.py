@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
-from jobgov.testing.shapes import (
+from jobgov.testing._shapes import (
     DEFAULT_PRICING,
     Pricing,
     Usage,

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobgov.testing.httpserver import (
+from jobgov.testing._httpserver import (
     EventStream,
     HttpServer,
     Request,
@@ -31,8 +31,8 @@ from jobgov.testing.httpserver import (
     StreamingResponse,
     json_response,
 )
-from jobgov.testing.shapes import Usage, new_id
-from jobgov.testing.service import AsyncService
+from jobgov.testing._service import AsyncService
+from jobgov.testing._shapes import Usage, new_id
 
 __all__ = ["ScriptedModel", "ToolCall", "Turn"]
 

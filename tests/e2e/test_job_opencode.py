@@ -20,7 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.messages import ApproveInput, DecisionRecord
+from jobgov.temporal.payloads import ApproveInput
+from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import OpencodeServer, ScriptedModel, Turn, Usage
 from tests.integration.jobs import start_job, wait_for
 

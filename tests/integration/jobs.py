@@ -11,8 +11,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from jobgov import names
-from jobgov.config import parse_plan_config
-from jobgov.messages import JobInput, JobResult, JobStatus, PlanStatus
+from jobgov.configfile import parse_plan_config
+from jobgov.temporal.payloads import JobInput, JobResult, JobStatus, PlanStatus
 
 PRICING = 'pricing:\n  "fake/fake-model": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}\n'
 

@@ -1,6 +1,6 @@
 """JobGovClient and the job CLI end to end: a real dev server (DevServer), a worker, a FakeAgent.
 
-The module shares one :class:`~jobgov.dev.DevServer` (free ports, a temporary
+The module shares one :class:`~jobgov.devserver.DevServer` (free ports, a temporary
 SQLite file) and one worker on its own task queue; every test uses its own
 plan name. The last test runs ``jobgov dev`` itself twice over one database.
 """
@@ -24,11 +24,17 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from jobgov.cli import app
-from jobgov.client import AlreadyRunningError, JobGovClient, NotFoundError, RejectedError
-from jobgov.dev import DevServer, free_port
-from jobgov.messages import JobState, JobStatus
+from jobgov.client.api import (
+    AlreadyRunningError,
+    JobGovClient,
+    NotFoundError,
+    RejectedError,
+)
+from jobgov.devserver import DevServer, free_port
+from jobgov.run import run_worker
+from jobgov.temporal.payloads import JobStatus
+from jobgov.temporal.state import JobState
 from jobgov.testing import FakeAgent, Scenario
-from jobgov.worker import run_worker
 
 pytestmark = pytest.mark.temporal
 
@@ -105,7 +111,7 @@ async def test_a_job_end_to_end_approve_deny_complete(
         assert (ask.permission, ask.patterns, ask.category.value) == ("bash", ["npm install left-pad"],
                                                                       "install_packages")
 
-        with pytest.raises(RejectedError, match=f"no pending ask per_unknown in job build"):
+        with pytest.raises(RejectedError, match="no pending ask per_unknown in job build"):
             await jg.approve("build", "per_unknown", plan=plan)
 
         record = await jg.approve("build", ask.id, by="ana", reason="needed", plan=plan)
@@ -154,7 +160,7 @@ async def test_kill_aborts_the_agent_and_ends_the_job(
 
 
 async def test_unknown_names_are_reported(jg: JobGovClient, task_queue: str, plan: str) -> None:
-    with pytest.raises(NotFoundError, match="no job named ghost$"):
+    with pytest.raises(NotFoundError, match=r"no job named ghost$"):
         await jg.job_status("ghost")
     with pytest.raises(NotFoundError, match=f"no job named ghost in plan {plan}"):
         await jg.approve("ghost", "per_1", plan=plan)
@@ -183,7 +189,7 @@ async def test_the_cli_against_a_server(jg: JobGovClient, server: DevServer, tas
 
         result = await cli("approve", "cli", "per_bogus", "--plan", plan)
         assert result.exit_code == 1  # type: ignore[attr-defined]
-        assert f"no pending ask per_bogus in job cli" in result.stderr  # type: ignore[attr-defined]
+        assert "no pending ask per_bogus in job cli" in result.stderr  # type: ignore[attr-defined]
 
         result = await cli("approve", "cli", status.pending[0].id, "--by", "ana", "--json")
         assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]

@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.dev import DevServer
-from jobgov.messages import JobResult, JobStatus, ResumeInput
-from jobgov.plugin import JobGovPlugin
+from jobgov.devserver import DevServer
+from jobgov.temporal.payloads import JobResult, JobStatus, ResumeInput
+from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.testing import FakeAgent, Scenario
 from tests.integration.jobs import start_job, wait_for, wait_until
 

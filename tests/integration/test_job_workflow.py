@@ -10,15 +10,18 @@ import asyncio
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.messages import (
+from jobgov.temporal.payloads import (
     ApproveInput,
-    DecisionRecord,
     DenyInput,
     JobResult,
     JobStatus,
@@ -27,6 +30,7 @@ from jobgov.messages import (
     PlanStatus,
     ResumeInput,
 )
+from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
 from tests.integration.jobs import plan_status, start_job, status, wait_for, wait_until
 

@@ -18,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from jobgov import names
-from jobgov.messages import ApproveInput, DecisionRecord, JobStatus, ResumeInput
-from jobgov.plugin import JobGovPlugin
+from jobgov.temporal.payloads import ApproveInput, JobStatus, ResumeInput
+from jobgov.temporal.plugin import JobGovPlugin
+from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
 from tests.integration.jobs import start_job, wait_for, wait_until
 

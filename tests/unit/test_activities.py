@@ -20,25 +20,25 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment
 
 from jobgov import names
-from jobgov.activities import AgentActivities, AgentSettings, StreamSettings
-from jobgov.activities.agent import expand_env
-from jobgov.activities.errors import ERROR_AGENT_HTTP, ERROR_AGENT_REJECTED
-from jobgov.agent import new_http_client
-from jobgov.config import parse_plan_config
-from jobgov.messages import (
+from jobgov.configfile import parse_plan_config
+from jobgov.domain.items import SessionItem
+from jobgov.opencode.client import new_http_client
+from jobgov.temporal.activities import AgentActivities, AgentSettings, StreamSettings
+from jobgov.temporal.activities.errors import ERROR_AGENT_HTTP, ERROR_AGENT_REJECTED
+from jobgov.temporal.activities.notify import expand_env
+from jobgov.temporal.payloads import (
     AbortInput,
     CreateSessionInput,
     EventBatch,
-    JobState,
     NotifyInput,
     PlanInput,
     PlanJobReport,
     PromptInput,
     ReplyInput,
     ReportToPlanInput,
-    SessionItem,
     StreamInput,
 )
+from jobgov.temporal.state import JobState
 from jobgov.testing import FakeAgent
 
 URL = "http://agent.test"
@@ -50,7 +50,7 @@ def activities(handler: Any, **settings: Any) -> AgentActivities:
 
 
 def test_all_activities_and_their_names() -> None:
-    definitions = [activity._Definition.must_from_callable(f) for f in AgentActivities().all_activities()]  # noqa: SLF001
+    definitions = [activity._Definition.must_from_callable(f) for f in AgentActivities().all_activities()]
     defined = {d.name for d in definitions}
     assert defined == {
         names.ACTIVITY_STREAM_EVENTS, names.ACTIVITY_CREATE_SESSION, names.ACTIVITY_PROMPT, names.ACTIVITY_REPLY,

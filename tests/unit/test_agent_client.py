@@ -11,14 +11,20 @@ import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from jobgov.activities.errors import (
+from jobgov.opencode.client import (
+    AgentClient,
+    AgentHTTPError,
+    AgentUnreachable,
+    new_http_client,
+    parse_retry_after,
+)
+from jobgov.temporal.activities.errors import (
     ERROR_AGENT_HTTP,
     ERROR_AGENT_REJECTED,
     ERROR_AGENT_UNREACHABLE,
     agent_errors,
     to_application_error,
 )
-from jobgov.agent import AgentClient, AgentHTTPError, AgentUnreachable, new_http_client, parse_retry_after
 
 BASE = "http://agent.test:4096"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -188,7 +194,7 @@ async def test_connection_errors_are_unreachable() -> None:
 def test_new_http_client_has_no_retries_and_no_redirects() -> None:
     http = new_http_client()
     assert http.follow_redirects is False
-    assert http._transport._pool._retries == 0  # type: ignore[attr-defined]  # noqa: SLF001
+    assert http._transport._pool._retries == 0  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------- the event stream
@@ -277,12 +283,10 @@ def test_other_4xx_are_not_retryable(status: int) -> None:
 
 async def test_agent_errors_translates_at_the_boundary() -> None:
     agent, _ = client({("POST", "/session/ses_1/abort"): httpx.Response(429, headers={"retry-after": "4"})})
-    with pytest.raises(ApplicationError) as caught:
-        with agent_errors("abort session ses_1"):
-            await agent.abort("ses_1")
+    with pytest.raises(ApplicationError) as caught, agent_errors("abort session ses_1"):
+        await agent.abort("ses_1")
     assert caught.value.next_retry_delay == timedelta(seconds=4)
     assert isinstance(caught.value.__cause__, AgentHTTPError)
-    with pytest.raises(ApplicationError) as unreachable:
-        with agent_errors("health"):
-            raise AgentUnreachable("refused")
+    with pytest.raises(ApplicationError) as unreachable, agent_errors("health"):
+        raise AgentUnreachable("refused")
     assert (unreachable.value.type, unreachable.value.non_retryable) == (ERROR_AGENT_UNREACHABLE, False)

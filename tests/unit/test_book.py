@@ -7,24 +7,27 @@ from decimal import Decimal
 
 import pytest
 
-from jobgov.config import parse_plan_config
-from jobgov.messages import (
+from jobgov.configfile import parse_plan_config
+from jobgov.domain.asks import (
+    Action,
+    Category,
+    Decision,
+    NormalizedAsk,
+    Operation,
+    PermissionAsk,
+)
+from jobgov.domain.items import AskItem, RepliedItem, SessionItem, StepItem
+from jobgov.domain.usage import CostRecord, StepUsage, TokenCounts
+from jobgov.temporal.payloads import (
     ApproveInput,
-    AskItem,
     DenyInput,
     EventBatch,
-    JobCarry,
-    JobState,
     KillInput,
     PlanHold,
-    RepliedItem,
     ResumeInput,
-    SessionItem,
-    StepItem,
 )
-from jobgov.models import Action, Category, Decision, NormalizedAsk, Operation, PermissionAsk
-from jobgov.usage.ledger import CostRecord, StepUsage, TokenCounts
-from jobgov.workflows.book import (
+from jobgov.temporal.state import JobCarry, JobState
+from jobgov.temporal.workflows.book import (
     Abort,
     DecisionRejected,
     JobBook,

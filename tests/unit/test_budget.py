@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from jobgov.budget import (
+from jobgov.configfile import ConfigError, parse_plan_config
+from jobgov.domain.budget import (
     BudgetConfig,
     BudgetLimit,
     BudgetLimitOverride,
@@ -19,7 +20,6 @@ from jobgov.budget import (
     apply,
     raise_limit,
 )
-from jobgov.config import ConfigError, parse_plan_config
 
 
 def _fired(outcome: BudgetOutcome) -> list[tuple[str, float]]:

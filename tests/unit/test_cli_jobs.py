@@ -20,9 +20,11 @@ from typer.testing import CliRunner
 
 from jobgov.cli import app
 from jobgov.cli import jobs as cli_jobs
-from jobgov.client import JobOverview, JobsOverview, NotFoundError, PlanTotals, RejectedError
-from jobgov.messages import DecisionRecord, JobState, JobStatus, PendingAsk, PlanStatus
-from jobgov.models import Category
+from jobgov.client.api import NotFoundError, RejectedError
+from jobgov.client.overview import JobOverview, JobsOverview, PlanTotals
+from jobgov.domain.asks import Category
+from jobgov.temporal.payloads import JobStatus, PlanStatus
+from jobgov.temporal.state import DecisionRecord, JobState, PendingAsk
 
 runner = CliRunner()
 UNREACHABLE = "127.0.0.1:1"  # nothing listens on port 1: connection refused at once
@@ -135,8 +137,8 @@ def test_budget_raises_must_be_positive(args: list[str]) -> None:
 def test_the_cli_never_imports_worker_side_modules() -> None:
     code = (
         "import sys, jobgov.cli\n"
-        "bad = [m for m in sys.modules if m.startswith(('jobgov.worker', 'jobgov.plugin', 'jobgov.activities',"
-        " 'jobgov.workflows', 'temporalio.worker'))]\n"
+        "bad = [m for m in sys.modules if m.startswith(('jobgov.run', 'jobgov.temporal.plugin', 'jobgov.temporal.activities',"
+        " 'jobgov.temporal.workflows', 'temporalio.worker'))]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobgov.config import ConfigError, load_plan_config, parse_plan_config
-from jobgov.models import Action, Category
+from jobgov.configfile import ConfigError, load_plan_config, parse_plan_config
+from jobgov.domain.asks import Action, Category
 
 EXAMPLE = """\
 plan: refactor-auth

@@ -1,7 +1,7 @@
 """FakeAgent speaks opencode 1.18.33's protocol: checked over real HTTP with httpx.
 
 The expected shapes and orders come from the captures in
-``/work/shared/opencode/captures`` and the findings of PROTOCOL.md.
+``tests/fixtures/opencode/captures`` and the findings of its PROTOCOL.md.
 """
 
 from __future__ import annotations
@@ -9,20 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from jobgov.testing import EventReader, FakeAgent, Scenario, ScriptedModel, Turn, Usage
-from jobgov.testing.fake_session import REJECTED
+from jobgov.testing._fake_session import REJECTED
+from tests.helpers import CAPTURES
 
-CAPTURES = Path("/work/shared/opencode/captures")
 PROMPT = {"parts": [{"type": "text", "text": "go"}]}
-
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason="opencode captures not available")
-
 
 async def _client(agent: FakeAgent) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=agent.base_url, timeout=5.0)

@@ -6,11 +6,10 @@ scripts. If a change is intended, it needs a migration note in the README.
 
 from __future__ import annotations
 
-
 from temporalio import workflow
 
 from jobgov import names
-from jobgov.workflows import JobWorkflow, PlanWorkflow
+from jobgov.temporal.workflows import JobWorkflow, PlanWorkflow
 
 
 def test_constants() -> None:
@@ -56,7 +55,7 @@ def test_search_attributes() -> None:
 
 
 def _handlers(cls: type) -> dict[str, set[str]]:
-    defn = workflow._Definition.must_from_class(cls)  # noqa: SLF001 - the SDK's own registry of names
+    defn = workflow._Definition.must_from_class(cls)
     return {
         "workflow": {defn.name or ""},
         "signals": set(defn.signals),
@@ -83,10 +82,10 @@ def test_workflow_handlers_are_registered_under_their_names() -> None:
 def test_activities_are_registered_under_their_names() -> None:
     from temporalio import activity
 
-    from jobgov.activities.agent import AgentActivities
+    from jobgov.temporal.activities.bundle import AgentActivities
 
     registered = {
-        activity._Definition.must_from_callable(fn).name  # noqa: SLF001
+        activity._Definition.must_from_callable(fn).name
         for fn in AgentActivities().all_activities()
     }
     assert registered == {

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobgov.config import parse_plan_config
-from jobgov.models import Action, Category, NormalizedAsk, Operation, PermissionAsk
-from jobgov.policy import evaluate, normalize
+from jobgov.configfile import parse_plan_config
+from jobgov.domain.asks import Action, Category, NormalizedAsk, Operation, PermissionAsk
+from jobgov.domain.decide import evaluate
+from jobgov.policy.normalize import normalize
 from tests.helpers import CAPTURES
 
 A, ASK, D = Action.AUTO_APPROVE, Action.ASK_USER, Action.DENY

@@ -9,8 +9,15 @@ import genai_prices
 import pytest
 from pydantic import ValidationError
 
-from jobgov.config import ConfigError, parse_plan_config
-from jobgov.usage import ModelPrice, PricingConfig, StepUsage, TokenCounts, price_step, price_tokens
+from jobgov.configfile import ConfigError, parse_plan_config
+from jobgov.domain.usage import (
+    ModelPrice,
+    PricingConfig,
+    StepUsage,
+    TokenCounts,
+    price_tokens,
+)
+from jobgov.opencode.pricing import price_step
 
 CAPTURE_PRICE = ModelPrice.model_validate({"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75})
 #: A time genai-prices knows gpt-4o's price for (2025-06-01, epoch ms).

@@ -14,13 +14,19 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from jobgov.activities.events import ends_run, session_item
-from jobgov.activities.stream import EventStreamConsumer, StreamSettings, WorkflowGone
-from jobgov.agent import AgentClient, new_http_client
-from jobgov.budget import BudgetLimit, BudgetState
-from jobgov.config import EffectivePolicy, parse_plan_config
-from jobgov.messages import AskItem, EventBatch, RepliedItem, SessionItem, StepItem, StreamInput
-from jobgov.models import Action, Category
+from jobgov.configfile import parse_plan_config
+from jobgov.domain.asks import Action, Category
+from jobgov.domain.budget import BudgetLimit, BudgetState
+from jobgov.domain.config import EffectivePolicy
+from jobgov.domain.items import AskItem, RepliedItem, SessionItem, StepItem
+from jobgov.opencode.client import AgentClient, new_http_client
+from jobgov.opencode.events import ends_run, session_item
+from jobgov.temporal.activities.consumer import (
+    EventStreamConsumer,
+    StreamSettings,
+    WorkflowGone,
+)
+from jobgov.temporal.payloads import EventBatch, StreamInput
 from jobgov.testing import FakeAgent, Scenario, Usage
 from tests.helpers import CAPTURES
 

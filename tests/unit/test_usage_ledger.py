@@ -13,21 +13,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from jobgov.usage import (
+from jobgov.domain.usage import (
     CostRecord,
-    Event,
-    MalformedLineError,
     PricingConfig,
     StepUsage,
     TokenCounts,
-    UnknownShapeError,
-    UsageLedger,
     decimal_usd,
-    extract_step,
+)
+from jobgov.opencode.events import (
+    Event,
+    MalformedLineError,
+    UnknownShapeError,
     parse_line,
-    price_step,
     read_events,
 )
+from jobgov.opencode.pricing import price_step
+from jobgov.opencode.usage import UsageLedger, extract_step
 from tests.helpers import CAPTURES
 
 #: The price the captures' fake model was configured with (opencode.json ``cost``).
@@ -71,14 +72,14 @@ def _replay(events: list[Event], pricing: PricingConfig = CAPTURE_PRICING) -> Us
 def _step_event(part_id: str, message_id: str, session_id: str = "ses_1", **tokens: int) -> Event:
     raw: dict[str, Any] = {k: tokens.get(k, 0) for k in ("input", "output", "reasoning")}
     raw["cache"] = {"read": tokens.get("cache_read", 0), "write": tokens.get("cache_write", 0)}
-    part = dict(id=part_id, messageID=message_id, sessionID=session_id, type="step-finish", tokens=raw, cost=0.001)
+    part = {"id": part_id, "messageID": message_id, "sessionID": session_id, "type": "step-finish", "tokens": raw, "cost": 0.001}
     properties = {"sessionID": session_id, "part": part, "time": 1000}
     return {"id": f"evt_{part_id}", "type": "message.part.updated", "properties": properties}
 
 
 def _message_event(message_id: str, session_id: str = "ses_1", **info: Any) -> Event:
     zero = {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
-    body: dict[str, Any] = dict(id=message_id, sessionID=session_id, role="assistant", providerID="fake")
+    body: dict[str, Any] = {"id": message_id, "sessionID": session_id, "role": "assistant", "providerID": "fake"}
     body |= {"modelID": "fake-model", "time": {"created": 900}, "cost": 0, "tokens": zero, **info}
     return {"id": f"evt_{message_id}", "type": "message.updated", "properties": {"sessionID": session_id, "info": body}}
 

@@ -1,0 +1,372 @@
+"""A typed async client for the ``opencode serve`` HTTP API (1.18, see PROTOCOL.md).
+
+The client never owns a connection pool: it runs over an ``httpx.AsyncClient``
+the caller injects (and closes), so activities share one pool per worker and
+tests inject ``httpx.MockTransport``. Every call has an explicit timeout and
+no call is retried here: at the activity boundary Temporal owns retries, and
+the event-stream consumer owns its reconnect loop.
+
+Failures raise :class:`AgentHTTPError` (the agent answered with an error
+status) or :class:`AgentUnreachable` (no answer: connect or read failure,
+timeout, broken stream); :mod:`jobgov.temporal.activities.errors` turns them into
+Temporal errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from jobgov.opencode.events import Event
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "STREAM_CONNECT_TIMEOUT",
+    "AgentClient",
+    "AgentError",
+    "AgentHTTPError",
+    "AgentUnreachable",
+    "new_http_client",
+]
+
+#: Ordinary calls answer in milliseconds; 10 s only guards against a hung server
+#: (PROTOCOL finding 8: a request during boot once hung forever).
+DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
+#: ``GET /session/{id}/message`` returns the whole session: allow more time to read it.
+MESSAGES_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
+#: Seconds to open the event stream; once open it has no read timeout (it idles between
+#: opencode's 10 s heartbeats and the consumer watches for silence itself).
+STREAM_CONNECT_TIMEOUT: Final = 10.0
+
+# Deltas (text chunks) are most of a stream's volume and carry nothing jobgov uses:
+# recognise them from the frame's head without parsing the JSON. opencode serialises
+# ``{"id":…,"type":…`` in that order without spaces; anything else is parsed and
+# filtered by type.
+_DELTA_HEAD = re.compile(r'^\{(?:"id":"[^"]*",)?"type":"message\.part\.delta"')
+_BODY_LIMIT = 2000
+
+
+def new_http_client() -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` suited to :class:`AgentClient`: no retries, no redirects.
+
+    The caller owns it and must ``aclose()`` it.
+    """
+    return httpx.AsyncClient(
+        # retries=0 is httpx's default; spelled out because Temporal must own retries.
+        transport=httpx.AsyncHTTPTransport(retries=0),
+        timeout=DEFAULT_TIMEOUT,
+        follow_redirects=False,
+    )
+
+
+class AgentError(Exception):
+    """A call to the agent failed."""
+
+
+class AgentHTTPError(AgentError):
+    """The agent answered with an error status.
+
+    Attributes:
+        status: The HTTP status.
+        body: The response body (decoded JSON when it is JSON, else text, truncated).
+        retry_after: Seconds from the ``Retry-After`` header, when present.
+        method: The request's method.
+        path: The request's path.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        body: Any,
+        retry_after: float | None = None,
+        *,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+        self.method = method
+        self.path = path
+        super().__init__(f"{method} {path}: HTTP {status}: {_describe(body)}".strip())
+
+    @property
+    def error_name(self) -> str | None:
+        """opencode's error name (``name`` or ``_tag`` of the body), e.g. ``PermissionNotFoundError``."""
+        if isinstance(self.body, dict):
+            for key in ("_tag", "name"):
+                value = self.body.get(key)
+                if isinstance(value, str):
+                    return value
+        return None
+
+
+class AgentUnreachable(AgentError):
+    """The agent gave no usable answer: connection refused or reset, timeout, broken stream."""
+
+
+def _describe(body: Any) -> str:
+    if isinstance(body, dict):
+        data = body.get("data")
+        message = body.get("message") or (data.get("message") if isinstance(data, dict) else None)
+        name = body.get("_tag") or body.get("name")
+        if message or name:
+            return ": ".join(str(x) for x in (name, message) if x)
+    text = body if isinstance(body, str) else json.dumps(body)
+    return text[:200]
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:_BODY_LIMIT]
+
+
+def _http_error(response: httpx.Response) -> AgentHTTPError:
+    return AgentHTTPError(
+        response.status_code,
+        _body(response),
+        parse_retry_after(response.headers.get("retry-after")),
+        method=response.request.method,
+        path=response.request.url.path,
+    )
+
+
+def _segment(value: str) -> str:
+    # Ids come from the agent or from users: never let one change the route.
+    return quote(value, safe="")
+
+
+class AgentClient:
+    """The opencode HTTP API, typed, over an injected ``httpx.AsyncClient``.
+
+    Args:
+        http: The HTTP client to use; the caller owns (and closes) it.
+        base_url: The ``opencode serve`` base URL, e.g. ``http://127.0.0.1:4096``.
+        timeout: The timeout of ordinary calls.
+        stream_connect_timeout: Seconds to open ``GET /event``.
+        directory: Sent as ``?directory=`` to address one project of a server
+            that serves several (default: the server's working directory).
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        stream_connect_timeout: float = STREAM_CONNECT_TIMEOUT,
+        directory: str | None = None,
+    ) -> None:
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._stream_timeout = httpx.Timeout(
+            connect=stream_connect_timeout, read=None, write=stream_connect_timeout, pool=stream_connect_timeout
+        )
+        self._params = {"directory": directory} if directory else {}
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        timeout: httpx.Timeout | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
+        try:
+            response = await self._http.request(
+                method,
+                self.base_url + path,
+                json=json_body,
+                params=self._params,
+                timeout=timeout or self._timeout,
+            )
+        except httpx.TransportError as exc:
+            raise AgentUnreachable(f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code not in ok:
+            raise _http_error(response)
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            # A 200 that is not JSON is a proxy or the wrong server, not the agent.
+            raise AgentHTTPError(
+                response.status_code,
+                response.text[:_BODY_LIMIT],
+                method=response.request.method,
+                path=response.request.url.path,
+            ) from exc
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /global/health``: ``{"healthy": true, "version": "1.18.33"}``."""
+        response = await self._request("GET", "/global/health")
+        body = self._json(response)
+        return body if isinstance(body, dict) else {"healthy": bool(body)}
+
+    async def create_session(self, title: str | None = None) -> str:
+        """``POST /session``; returns the new session's id."""
+        response = await self._request("POST", "/session", json_body={"title": title} if title else {})
+        body = self._json(response)
+        session_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(session_id, str) or not session_id:
+            raise AgentHTTPError(response.status_code, body, method="POST", path="/session")
+        return session_id
+
+    async def prompt_async(self, session_id: str, text: str) -> None:
+        """``POST /session/{id}/prompt_async`` (204): the run continues in the background."""
+        await self._request(
+            "POST",
+            f"/session/{_segment(session_id)}/prompt_async",
+            json_body={"parts": [{"type": "text", "text": text}]},
+            ok=(200, 204),
+        )
+
+    async def reply(
+        self, request_id: str, reply: Literal["once", "always", "reject"], message: str | None = None
+    ) -> bool:
+        """``POST /permission/{id}/reply``.
+
+        A ``reject`` with a ``message`` lets the agent's loop continue with that
+        feedback; without one the run stops (PROTOCOL finding 1).
+
+        Returns:
+            ``True`` when applied; ``False`` when opencode no longer knows the
+            request (``PermissionNotFoundError``: already answered, or gone).
+        """
+        body: dict[str, str] = {"reply": reply}
+        if message:
+            body["message"] = message
+        try:
+            await self._request("POST", f"/permission/{_segment(request_id)}/reply", json_body=body)
+        except AgentHTTPError as exc:
+            if exc.status == 404 and exc.error_name == "PermissionNotFoundError":
+                return False
+            raise
+        return True
+
+    async def abort(self, session_id: str) -> None:
+        """``POST /session/{id}/abort``; opencode answers ``true`` even for an idle session."""
+        await self._request("POST", f"/session/{_segment(session_id)}/abort")
+
+    async def list_permissions(self) -> list[dict[str, Any]] | None:
+        """``GET /permission``: the pending requests of every session.
+
+        Returns:
+            The requests, or ``None`` when opencode answers 400, which it does
+            while a ``webfetch`` request is pending (PROTOCOL finding 7).
+        """
+        try:
+            response = await self._request("GET", "/permission")
+        except AgentHTTPError as exc:
+            if exc.status == 400:
+                return None
+            raise
+        body = self._json(response)
+        if not isinstance(body, list):
+            raise AgentHTTPError(response.status_code, body, method="GET", path="/permission")
+        return [item for item in body if isinstance(item, dict)]
+
+    async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
+        """``GET /session/{id}/message``: every message as ``{"info": {…}, "parts": […]}``."""
+        path = f"/session/{_segment(session_id)}/message"
+        response = await self._request("GET", path, timeout=MESSAGES_TIMEOUT)
+        body = self._json(response)
+        if not isinstance(body, list):
+            raise AgentHTTPError(response.status_code, body, method="GET", path=path)
+        return [item for item in body if isinstance(item, dict)]
+
+    async def session_status(self) -> dict[str, dict[str, Any]]:
+        """``GET /session/status``: ``{session_id: {"type": "busy" | "retry" | "idle", …}}``.
+
+        Sessions that are not running may be missing (read a missing one as idle).
+        """
+        response = await self._request("GET", "/session/status")
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise AgentHTTPError(response.status_code, body, method="GET", path="/session/status")
+        return {key: value for key, value in body.items() if isinstance(value, dict)}
+
+    @asynccontextmanager
+    async def event_stream(self) -> AsyncIterator[AsyncIterator[Event]]:
+        """Open ``GET /event``; yields an iterator of parsed events once the server accepted.
+
+        Entering raises :class:`AgentHTTPError` or :class:`AgentUnreachable`;
+        so does iterating when the stream breaks. The iterator ends when the
+        server closes the stream. ``message.part.delta`` events and frames
+        that are not JSON objects with a ``type`` are skipped.
+        """
+        url = self.base_url + "/event"
+        try:
+            async with aconnect_sse(self._http, "GET", url, params=self._params, timeout=self._stream_timeout) as src:
+                response = src.response
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _http_error(response)
+                content_type = response.headers.get("content-type", "")
+                if "text/event-stream" not in content_type:
+                    await response.aread()
+                    raise AgentHTTPError(
+                        response.status_code,
+                        f"expected text/event-stream, got {content_type!r}",
+                        method="GET",
+                        path="/event",
+                    )
+                yield _parse_events(src.aiter_sse())
+        except httpx.TransportError as exc:  # includes httpx_sse.SSEError
+            raise AgentUnreachable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The parsed events of ``GET /event`` until the server closes it (see :meth:`event_stream`)."""
+        async with self.event_stream() as stream:
+            async for event in stream:
+                yield event
+
+
+async def _parse_events(frames: AsyncIterator[Any]) -> AsyncIterator[Event]:
+    async for frame in frames:
+        data: str = frame.data
+        if not data or _DELTA_HEAD.match(data):
+            continue
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue  # Not ours to judge: a later opencode may send other frames.
+        if isinstance(event, dict) and isinstance(event.get("type"), str):
+            if event["type"] == "message.part.delta":
+                continue
+            if not isinstance(event.get("properties"), dict):
+                event["properties"] = {}
+            yield event

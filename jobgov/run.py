@@ -1,0 +1,107 @@
+"""Run a jobgov worker: the worker side, which imports the plugin, workflows and activities.
+
+:func:`run_worker` connects (or takes a client), runs a
+:class:`~temporalio.worker.Worker` with :class:`~jobgov.temporal.plugin.JobGovPlugin`
+until it is cancelled, told to stop, or the process gets SIGINT/SIGTERM, and
+then shuts the worker down explicitly: leaving it to interpreter exit lets
+the Temporal core abort the process with a non-zero status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from jobgov import names
+from jobgov.client import DEFAULT_ADDRESS, UnreachableError, connect_error_reason
+from jobgov.temporal.plugin import JobGovPlugin
+
+logger = logging.getLogger(__name__)
+
+#: How long running activities get to finish after a shutdown starts. The stream activity
+#: runs for the job's life; it is cancelled and Temporal retries it when a worker is back.
+GRACEFUL_SHUTDOWN_SECONDS = 5.0
+
+
+async def connect_worker_client(address: str | None = None, namespace: str = "default") -> Client:
+    """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities)."""
+    target = address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS
+    try:
+        return await Client.connect(target, namespace=namespace, plugins=[JobGovPlugin()])
+    except (RuntimeError, ValueError) as exc:
+        raise UnreachableError(f"Temporal is not reachable at {target} ({connect_error_reason(exc)}); start one "
+                               "with `jobgov dev`, or point --address / TEMPORAL_ADDRESS at your server") from None
+
+
+def _with_plugin(client: Client) -> Client:
+    """``client`` itself when it already carries JobGovPlugin, else a copy of it that does."""
+    config = client.config()
+    if any(isinstance(p, JobGovPlugin) for p in config["plugins"]):
+        return client
+    config["plugins"] = [*config["plugins"], JobGovPlugin()]
+    return Client(**config)
+
+
+async def run_worker(
+    client_or_address: Client | str | None = None,
+    namespace: str = "default",
+    task_queue: str = names.DEFAULT_TASK_QUEUE,
+    *,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    on_ready: Callable[[Worker], None] | None = None,
+) -> None:
+    """Run a jobgov worker until cancelled, ``stop`` is set, or SIGINT/SIGTERM arrives.
+
+    Args:
+        client_or_address: A Temporal client (JobGovPlugin is added if it lacks it) or an address
+            (default: ``$TEMPORAL_ADDRESS``, else ``localhost:7233``).
+        namespace: The namespace when connecting by address.
+        task_queue: The task queue to poll (jobs are started on it).
+        stop: Set it to shut the worker down.
+        handle_signals: Stop on SIGINT and SIGTERM (only possible in the main thread).
+        on_ready: Called with the worker once it runs.
+    """
+    if isinstance(client_or_address, Client):
+        client = _with_plugin(client_or_address)
+    else:
+        client = await connect_worker_client(client_or_address, namespace)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+    worker = Worker(client, task_queue=task_queue,
+                    graceful_shutdown_timeout=timedelta(seconds=GRACEFUL_SHUTDOWN_SECONDS))
+    running = asyncio.create_task(worker.run(), name=f"jobgov-worker-{task_queue}")
+    stopping = asyncio.create_task(stop.wait(), name="jobgov-worker-stop")
+    try:
+        logger.info("jobgov worker polling task queue %r on %s", task_queue, client.service_client.config.target_host)
+        if on_ready is not None:
+            on_ready(worker)
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        if not running.done():
+            # Finish the shutdown even when our caller is cancelled: the core must stop cleanly.
+            shutdown = asyncio.ensure_future(worker.shutdown())
+            try:
+                await asyncio.shield(shutdown)
+            except asyncio.CancelledError:
+                await shutdown
+                raise
+        with contextlib.suppress(asyncio.CancelledError):
+            await running  # re-raises a worker failure (e.g. a poll error it could not recover from)

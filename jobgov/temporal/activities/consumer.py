@@ -1,0 +1,450 @@
+"""The event-stream consumer behind the ``stream_events`` activity: the job's eyes and reflexes.
+
+For the life of a job (one *generation* of it: the workflow restarts the
+consumer when its inputs change) it reads the session's ``GET /event``
+stream, forwards what the workflow must know as :class:`EventBatch` signals,
+and applies policy decisions that need no human at once: an auto-approve or
+a deny is first recorded (the signal must succeed), then replied to the
+agent, without waiting for a workflow task.
+
+After every (re)connect it *reconciles*: opencode does not replay events
+missed while disconnected, so pending asks, the session's status and its
+steps are read back from the API. Asks left behind by an abort are never
+approved (PROTOCOL finding 3). Delivery to the workflow is at-least-once.
+
+The class is independent of Temporal (``send`` and ``heartbeat`` are
+injected) so it is tested against a fake agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from jobgov.domain import budget
+from jobgov.domain.asks import NormalizedAsk, PermissionAsk, unjudgeable
+from jobgov.domain.budget import BudgetState
+from jobgov.domain.decide import Verdict, decide
+from jobgov.domain.items import AskItem, EventItem, SessionItem, StepItem
+from jobgov.opencode.client import AgentClient, AgentError, AgentHTTPError
+from jobgov.opencode.events import (
+    DONE_TOOL_STATES,
+    Event,
+    ToolNames,
+    ends_run,
+    message_events,
+    replied_item,
+    session_item,
+    session_of,
+    status_item,
+)
+from jobgov.opencode.pricing import price_step
+from jobgov.opencode.usage import UsageLedger
+from jobgov.policy.normalize import normalize
+from jobgov.temporal.activities.errors import is_retryable_status
+from jobgov.temporal.payloads import EventBatch, StreamInput
+
+__all__ = ["EventStreamConsumer", "StreamProgress", "StreamSettings", "WorkflowGone"]
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Timing of the consumer; the defaults suit a real ``opencode serve``."""
+
+    heartbeat_every: float = 2.0
+    """Seconds between heartbeats, idle or not (keep under half the heartbeat timeout)."""
+    backoff_min: float = 0.2
+    """First reconnect delay; doubled after each failed connection."""
+    backoff_max: float = 5.0
+    """Largest reconnect delay; a connection that lived this long resets the delay."""
+    idle_timeout: float | None = 35.0
+    """Reconnect when no frame arrived for this long (opencode sends a heartbeat every 10 s)."""
+    reply_attempts: int = 3
+    """Tries to deliver an automatic reply before resynchronising through a reconnect."""
+
+
+@dataclass
+class StreamProgress:
+    """What the consumer has done so far: its heartbeat details."""
+
+    generation: int
+    events: int = 0
+    reconnects: int = 0
+    reconciles: int = 0
+    batches: int = 0
+    last_event_id: str | None = None
+    connected: bool = False
+    status: str | None = None
+    """The session's last known status (``busy``, ``retry``, ``idle``); ``None``: not known yet."""
+
+
+class WorkflowGone(Exception):
+    """``send`` found the workflow closed or missing: nobody is listening, stop consuming."""
+
+
+class _Resync(Exception):
+    """Reconnect (and so reconcile) now: the local view may be out of date."""
+
+
+class _Ended:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+_CONNECTED: Final = object()
+_Queued = Event | _Ended | object
+
+
+class EventStreamConsumer:
+    """Consumes one session's events for a job until cancelled, or until its workflow is gone.
+
+    Args:
+        agent: The agent's API.
+        input: The generation's input (policy, pricing, hold, budget, decided asks).
+        send: Delivers a batch to the workflow; raises :class:`WorkflowGone` when
+            the workflow no longer exists. Awaited before any automatic reply.
+        heartbeat: Called with a progress dict every ``settings.heartbeat_every``.
+        settings: Timing.
+        logger: Where to log (the activity's logger in production).
+        attempt: The activity attempt, for logs.
+        last_status: The session status a previous attempt last knew (its heartbeat details).
+    """
+
+    def __init__(
+        self,
+        agent: AgentClient,
+        input: StreamInput,
+        send: Callable[[EventBatch], Awaitable[None]],
+        heartbeat: Callable[..., None],
+        *,
+        settings: StreamSettings | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        attempt: int = 1,
+        last_status: str | None = None,
+    ) -> None:
+        self._agent = agent
+        self._input = input
+        self._send = send
+        self._heartbeat = heartbeat
+        self._settings = settings or StreamSettings()
+        self._log = logger or _LOG
+        self._attempt = attempt
+        self.progress = StreamProgress(generation=input.generation, status=last_status)
+        self._ledger = UsageLedger()
+        self._budget: BudgetState | None = input.budget
+        self._decided = frozenset(input.decided)
+        self._handled: set[str] = set()  # asks forwarded (and, if automatic, replied to)
+        self._known: set[str] = set()  # asks of the session seen and not yet replied
+        self._cancelled: set[str] = set()  # asks pending when the session ended: never approve
+        self._tools = ToolNames()
+        self._outbox: list[EventItem] = []
+        self._carry: _Ended | None = None
+        self._last_frame = 0.0
+
+    @property
+    def budget(self) -> BudgetState | None:
+        """The local copy of the job budget, with the steps this consumer priced."""
+        return self._budget
+
+    async def run(self) -> None:
+        """Consume until cancelled (raises ``CancelledError``) or the workflow is gone (returns)."""
+        if self._attempt > 1:
+            self._log.info("stream %s: attempt %d, reconciling", self._input.session_id, self._attempt)
+        beat = asyncio.create_task(self._beat())
+        try:
+            await self._reconnect_forever()
+        except WorkflowGone as exc:
+            self._log.info("stream %s: workflow gone (%s); stopping", self._input.session_id, exc)
+        finally:
+            beat.cancel()
+            await asyncio.wait({beat})
+
+    async def _beat(self) -> None:
+        while True:
+            self._heartbeat(asdict(self.progress))
+            await asyncio.sleep(self._settings.heartbeat_every)
+
+    async def _reconnect_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._settings.backoff_min
+        while True:
+            started = loop.time()
+            try:
+                await self._connection()
+                reason = "closed by the agent"
+            except (AgentError, _Resync) as exc:
+                reason = str(exc)
+            if loop.time() - started >= self._settings.backoff_max:
+                delay = self._settings.backoff_min  # it was healthy: retry quickly
+            self.progress.reconnects += 1
+            self._log.warning(
+                "stream %s: %s; reconnect %d in %.1fs",
+                self._input.session_id, reason, self.progress.reconnects, delay,
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._settings.backoff_max)
+
+    async def _connection(self) -> None:
+        """One connection: connect, reconcile, then process bursts until it drops."""
+        queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._carry = None
+        self._last_frame = asyncio.get_running_loop().time()
+        reader = asyncio.create_task(self._read(queue))
+        try:
+            while True:
+                first = await self._next(queue)
+                if first is _CONNECTED:
+                    self.progress.connected = True
+                    self._outbox.append(SessionItem(status="connected"))
+                    await self._flush()  # at once: the workflow may wait for it to prompt
+                    await self._reconcile()
+                    continue
+                if isinstance(first, _Ended):
+                    if isinstance(first.error, Exception):
+                        raise first.error
+                    return
+                burst = [first, *self._drain(queue)]
+                for event in burst:
+                    assert isinstance(event, dict)
+                    await self._on_event(event)
+                await self._flush()
+        finally:
+            self.progress.connected = False
+            reader.cancel()
+            # asyncio.wait, not ``await reader``: it never swallows a cancellation of this task.
+            await asyncio.wait({reader})
+
+    async def _read(self, queue: asyncio.Queue[_Queued]) -> None:
+        """Reader task: moves our session's events into ``queue`` as they arrive."""
+        try:
+            async with self._agent.event_stream() as stream:
+                queue.put_nowait(_CONNECTED)
+                async for event in stream:
+                    self._last_frame = asyncio.get_running_loop().time()
+                    self.progress.events += 1
+                    self.progress.last_event_id = event.get("id") or self.progress.last_event_id
+                    if session_of(event) == self._input.session_id:
+                        self._watch(event)
+                        queue.put_nowait(event)
+            queue.put_nowait(_Ended(None))
+        except Exception as exc:  # noqa: BLE001 - handed to the main loop, which decides
+            queue.put_nowait(_Ended(exc))
+
+    def _watch(self, event: Event) -> None:
+        """Runs as events *arrive*, ahead of processing: the end of a run cancels its asks.
+
+        The main loop may be awaiting a signal while an abort arrives; cancelling
+        here means an ask recorded for auto-approval is then not replied to.
+        """
+        kind, props = event["type"], event["properties"]
+        if kind == "permission.asked" and isinstance(props.get("id"), str):
+            self._known.add(props["id"])
+        elif kind == "permission.replied":
+            self._known.discard(str(props.get("requestID")))
+        elif ends_run(event):
+            self._cancelled |= self._known
+            self._known.clear()
+
+    async def _next(self, queue: asyncio.Queue[_Queued]) -> _Queued:
+        if self._carry is not None:
+            carried, self._carry = self._carry, None
+            return carried
+        idle = self._settings.idle_timeout
+        if idle is None:
+            return await queue.get()
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = self._last_frame + idle - loop.time()
+            if remaining <= 0:
+                raise _Resync(f"no frame for {idle:.0f}s")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation of
+            # this task when the item arrives at the same moment.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    return await queue.get()
+
+    def _drain(self, queue: asyncio.Queue[_Queued]) -> list[_Queued]:
+        """Everything already queued (one burst), up to a connection marker."""
+        burst: list[_Queued] = []
+        while not queue.empty():
+            item = queue.get_nowait()
+            if isinstance(item, _Ended):
+                self._carry = item
+                break
+            if item is not _CONNECTED:
+                burst.append(item)
+        return burst
+
+    async def _on_event(self, event: Event) -> None:
+        kind = event["type"]
+        if kind == "permission.asked":
+            try:
+                ask = PermissionAsk.model_validate(event["properties"])
+            except ValidationError as exc:
+                self._log.error("stream %s: unreadable permission.asked: %s", self._input.session_id, exc)
+                return
+            await self._handle_ask(ask, stale=ask.id in self._cancelled)
+        elif kind == "permission.replied":
+            self._outbox.append(replied_item(event))
+        elif kind in ("message.part.updated", "message.updated"):
+            self._learn(event)
+            self._price()  # at once: a step that spends the budget holds the very next ask
+        elif (item := session_item(event)) is not None:
+            self._outbox.append(item)
+            if item.status in ("busy", "retry", "idle"):
+                self.progress.status = item.status
+
+    def _learn(self, event: Event) -> tuple[str, str | None] | None:
+        """Feed the ledger, and learn tool names; returns a tool part's ``(callID, state)``."""
+        self._ledger.add_event(event)
+        return self._tools.learn(event)
+
+    def _price(self) -> None:
+        """Price newly counted steps whose model is known (the rest wait for their message)."""
+        priced = False
+        for step in self._ledger.pending_pricing():
+            if step.model_id is None:
+                continue
+            cost = price_step(step, self._input.pricing)
+            self._ledger.record_cost(cost)
+            self._outbox.append(StepItem(step=step, cost=cost))
+            priced = True
+        if priced and self._input.budget is not None:
+            # input.budget already counts the steps the workflow received from earlier
+            # generations, and reconcile feeds those steps to this fresh ledger again:
+            # add only what this session's ledger has beyond what the workflow counted.
+            totals = self._ledger.totals(self._input.session_id)
+            base = self._input.budget
+            extra_usd = max(totals.cost_usd - base.spent_usd, Decimal(0))
+            extra_tokens = max(totals.tokens.total - base.spent_tokens, 0)
+            self._budget, _ = budget.apply(base, extra_usd, extra_tokens)
+
+    def _holding(self) -> bool:
+        return self._input.hold or budget.holds(self._budget)
+
+    async def _handle_ask(self, ask: PermissionAsk, *, stale: bool) -> None:
+        """Record an ask for the workflow and, when the policy alone decides it, apply that."""
+        if ask.session_id != self._input.session_id or ask.id in self._decided or ask.id in self._handled:
+            return
+        tool_name = self._tools.of(ask)
+        normalized = self._normalize(ask, tool_name)
+        if stale:
+            self._outbox.append(AskItem(ask=normalized, tool_name=tool_name, stale=True))
+            self._handled.add(ask.id)
+            return
+        self._known.add(ask.id)
+        holding = self._holding()
+        verdict = decide(self._input.policy, normalized, holding=holding)
+        if holding or not verdict.by_policy:
+            # A person decides (ask-user), or the job holds: the workflow decides everything then.
+            self._outbox.append(AskItem(ask=normalized, tool_name=tool_name))
+            self._handled.add(ask.id)
+            return
+        self._outbox.append(AskItem(ask=normalized, tool_name=tool_name, auto=verdict.decision))
+        await self._flush()  # the durable record comes first
+        self._handled.add(ask.id)
+        await self._apply(ask.id, verdict)
+
+    def _normalize(self, ask: PermissionAsk, tool_name: str | None) -> NormalizedAsk:
+        try:
+            return normalize(ask, self._input.worktree, tool_name=tool_name)
+        except Exception as exc:  # noqa: BLE001 - never guess: an ask we cannot read goes to a person
+            self._log.exception("stream %s: cannot normalise ask %s", self._input.session_id, ask.id)
+            return unjudgeable(ask, self._input.worktree, exc)
+
+    async def _apply(self, request_id: str, verdict: Verdict) -> None:
+        """Reply to the agent; on repeated failure, resynchronise (the ask will be re-handled)."""
+        reply, message = verdict.reply or "reject", verdict.message
+        failure: AgentError | None = None
+        for attempt in range(self._settings.reply_attempts):
+            if request_id in self._cancelled:
+                # The run ended while the ask was being recorded: a late reply can restart
+                # the aborted tool (PROTOCOL finding 3), so none is sent.
+                self._log.warning("stream %s: %s cancelled by the end of the run; not replying",
+                                  self._input.session_id, request_id)  # fmt: skip
+                return
+            try:
+                if not await self._agent.reply(request_id, reply, message):
+                    self._log.info("stream %s: %s was already answered", self._input.session_id, request_id)
+                return
+            except AgentHTTPError as exc:
+                if not is_retryable_status(exc.status):
+                    self._log.error("stream %s: reply to %s refused: %s", self._input.session_id, request_id, exc)
+                    return
+                failure = exc
+            except AgentError as exc:
+                failure = exc
+            await asyncio.sleep(self._settings.backoff_min * 2**attempt)
+        self._handled.discard(request_id)
+        raise _Resync(f"could not reply {reply!r} to {request_id}: {failure}")
+
+    async def _reconcile(self) -> None:
+        """Learn what happened while disconnected: pending asks, status, steps, tool names."""
+        sid = self._input.session_id
+        # Order matters. Pending asks are read before the status, so an ask listed for a
+        # session found not busy really was left behind; they join ``_known`` at once so
+        # an end of run arriving on the stream from now on cancels them.
+        listed = await self._agent.list_permissions()
+        if listed is None:
+            self._log.warning("stream %s: GET /permission answered 400 (a webfetch ask is pending); "
+                              "asks made while disconnected are not recovered", sid)  # fmt: skip
+        pending: list[PermissionAsk] = []
+        for raw in listed or []:
+            if raw.get("sessionID") != sid:
+                continue
+            try:
+                ask = PermissionAsk.model_validate(raw)
+            except ValidationError as exc:
+                self._log.error("stream %s: unreadable pending permission: %s", sid, exc)
+                continue
+            if ask.id not in self._decided and ask.id not in self._handled:
+                pending.append(ask)
+                self._known.add(ask.id)
+        status = (await self._agent.session_status()).get(sid) or {"type": "idle"}
+        busy = status.get("type") in ("busy", "retry")
+        tool_states: dict[str, str | None] = {}
+        for event in message_events(await self._agent.session_messages(sid), sid):
+            if (tool := self._learn(event)) is not None:
+                tool_states[tool[0]] = tool[1]
+        self._price()
+        self._reconciled_status(status)
+        for ask in pending:
+            call = ask.tool.call_id if ask.tool else ""
+            # A tool that already finished (an abort ends it as "error") is not waiting.
+            stale = not busy or tool_states.get(call) in DONE_TOOL_STATES or ask.id in self._cancelled
+            await self._handle_ask(ask, stale=stale)
+        await self._flush()
+        self.progress.reconciles += 1
+
+    def _reconciled_status(self, status: dict[str, Any]) -> None:
+        """Forward the status read back after a (re)connect: it may be the only news of a run's end.
+
+        A snapshot is not an event: on a first connection it may predate the prompt the
+        workflow is sending right now. The workflow knows that: an "idle" ends a job only
+        after evidence of work (a busy, a step, a live ask), so forwarding it is always safe,
+        and withholding it could leave a job waiting forever for an end it missed (e.g. a run
+        that ended while the workflow continued as new and the stream was restarting).
+        """
+        item = status_item(status)
+        if item is None:
+            return
+        self._outbox.append(item)
+        self.progress.status = item.status
+
+    async def _flush(self) -> None:
+        """Send everything ready as one batch; kept for the next try if sending fails."""
+        if not self._outbox:
+            return
+        batch = EventBatch(generation=self._input.generation, items=list(self._outbox))
+        await self._send(batch)
+        self._outbox.clear()
+        self.progress.batches += 1

@@ -1,0 +1,264 @@
+"""Inputs and outputs of jobgov's workflows, activities, signals, updates and queries.
+
+One pydantic model per call (STYLE: "one serializable input object per
+call"), so fields can be added compatibly. Everything here is recorded in
+workflow history and shown in the Temporal UI: no secrets. What a job's
+workflow carries is in :mod:`jobgov.temporal.state`; the stream's items are in
+:mod:`jobgov.domain.items`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from jobgov.domain.budget import BudgetLimit, BudgetState, BudgetView
+from jobgov.domain.config import EffectivePolicy, PlanConfig
+from jobgov.domain.items import EventItem
+from jobgov.domain.usage import PricingConfig
+from jobgov.temporal.state import (
+    DecisionRecord,
+    JobCarry,
+    JobState,
+    Message,
+    PendingAsk,
+)
+
+#: What a notification is about (``NotifyInput.kind``, and the webhook payload's ``kind``).
+NotifyKind = Literal["ask", "budget-warning", "paused", "resumed", "killed", "finished", "plan-paused"]
+
+
+# ---------------------------------------------------------------------------
+# Workflow inputs and results
+
+
+class JobInput(Message):
+    """Start a governed job."""
+
+    plan: str = Field(min_length=1)
+    job: str = Field(min_length=1)
+    agent_url: str = Field(min_length=1)
+    """The ``opencode serve`` base URL, e.g. ``http://127.0.0.1:4096``."""
+    worktree: str = Field(min_length=1)
+    """The job's worktree (the agent's project directory), as the agent sees it."""
+    session_id: str | None = None
+    """Govern this existing session ..."""
+    prompt: str | None = None
+    """... or create a session and send it this prompt (both: prompt the given session)."""
+    config: PlanConfig = PlanConfig()
+    search_attributes: bool = True
+    """Upsert jobgov's search attributes (off for servers that lack them, e.g. the time-skipping server)."""
+    continue_as_new_after: int = Field(default=10_000, ge=100)
+    """History events after which the workflow continues as new (well under Temporal's 50k limit)."""
+    carry: JobCarry | None = None
+
+    @model_validator(mode="after")
+    def _needs_work(self) -> JobInput:
+        if self.session_id is None and self.prompt is None and self.carry is None:
+            raise ValueError("give a session id or a prompt")
+        return self
+
+
+class JobResult(Message):
+    """A finished job: its final state, usage, cost and decision log."""
+
+    status: JobStatus
+
+
+class PlanJobReport(Message):
+    """A job's cumulative usage as reported to its plan (idempotent: the newest ``seq`` wins)."""
+
+    workflow_id: str
+    job: str
+    seq: int
+    cost_usd: Decimal
+    tokens: int
+    state: JobState
+
+
+class PlanInput(Message):
+    """Start (or continue) a plan's workflow."""
+
+    plan: str = Field(min_length=1)
+    budget: BudgetLimit | None = None
+    jobs: dict[str, PlanJobReport] = Field(default_factory=dict)
+    """Carried across continue-as-new."""
+    state: BudgetState | None = None
+    paused: bool = False
+
+
+# ---------------------------------------------------------------------------
+# Human decisions (updates) and plan holds (signal)
+
+
+class ApproveInput(Message):
+    """Approve a pending ask once, or always (a job-scoped grant of that exact pattern)."""
+
+    request_id: str
+    always: bool = False
+    by: str = "unknown"
+    reason: str | None = None
+
+
+class DenyInput(Message):
+    """Deny a pending ask; ``reason`` is sent to the agent, which then carries on without it."""
+
+    request_id: str
+    by: str = "unknown"
+    reason: str | None = None
+
+
+class _Resume(Message):
+    """A resume, optionally raising a budget first (the raise is checked by the validator)."""
+
+    add_usd: float | None = Field(default=None, gt=0)
+    add_tokens: int | None = Field(default=None, gt=0)
+    by: str = "unknown"
+
+
+class ResumeInput(_Resume):
+    """Resume a paused job, optionally raising its budget first."""
+
+
+class KillInput(Message):
+    """Abort the agent and end the job as killed."""
+
+    by: str = "unknown"
+    reason: str | None = None
+
+
+class PlanResumeInput(_Resume):
+    """Resume every job of a paused plan, optionally raising the plan budget."""
+
+
+class PlanHold(Message):
+    """The plan tells a job to pause (``hold``) or to resume."""
+
+    hold: bool
+    reason: str = ""
+    kill: bool = False
+    """The plan's ``on_exceed`` is ``kill``: end the job instead of pausing it."""
+
+
+# ---------------------------------------------------------------------------
+# Queries
+
+
+class JobStatus(Message):
+    """Everything about a job, for the CLI, the UI and the job's result."""
+
+    plan: str
+    job: str
+    workflow_id: str
+    state: JobState
+    session_id: str | None
+    agent_url: str
+    worktree: str
+    tokens: dict[str, int]
+    cost_usd: float
+    agent_cost_usd: float
+    steps: int
+    cost_sources: list[str]
+    budget: BudgetView | None
+    pending: list[PendingAsk]
+    decisions: list[DecisionRecord]
+    warnings: list[str]
+    paused_reason: str | None = None
+    error: str | None = None
+
+
+class PlanStatus(Message):
+    """A plan's jobs, totals and budget."""
+
+    plan: str
+    workflow_id: str
+    paused: bool
+    jobs: list[PlanJobReport]
+    cost_usd: float
+    tokens: int
+    budget: BudgetView | None
+
+
+# ---------------------------------------------------------------------------
+# Activities
+
+
+class StreamInput(Message):
+    """Consume one session's event stream for a job (one generation of the consumer)."""
+
+    agent_url: str
+    session_id: str
+    worktree: str
+    policy: EffectivePolicy
+    pricing: PricingConfig = PricingConfig({})
+    hold: bool = False
+    """Never auto-decide: every ask goes to the workflow (paused, or told to hold)."""
+    budget: BudgetState | None = None
+    """The job budget as the workflow last saw it; asks are held once it is exceeded."""
+    decided: list[str] = Field(default_factory=list)
+    """Ask ids the workflow has already decided or cancelled: never decide them again."""
+    generation: int = 0
+
+
+class EventBatch(Message):
+    """Events forwarded from the stream activity to the workflow, in order."""
+
+    generation: int
+    items: list[EventItem]
+
+
+class AgentCall(Message):
+    """Common to every agent call."""
+
+    agent_url: str
+
+
+class CreateSessionInput(AgentCall):
+    """``POST /session``."""
+
+    title: str
+
+
+class PromptInput(AgentCall):
+    """``POST /session/{id}/prompt_async``."""
+
+    session_id: str
+    text: str
+
+
+class ReplyInput(AgentCall):
+    """``POST /permission/{id}/reply``."""
+
+    request_id: str
+    reply: Literal["once", "reject"]
+    message: str | None = None
+
+
+class AbortInput(AgentCall):
+    """``POST /session/{id}/abort``."""
+
+    session_id: str
+
+
+class NotifyInput(Message):
+    """A notification: always logged; sent to ``notify.webhook`` when configured."""
+
+    kind: NotifyKind
+    plan: str
+    job: str | None
+    workflow_id: str
+    message: str
+    webhook: str | None = None
+
+
+class ReportToPlanInput(Message):
+    """Signal-with-start the plan workflow with a job's cumulative usage."""
+
+    plan: str
+    budget: BudgetLimit | None
+    report: PlanJobReport
+
+
+JobResult.model_rebuild()

@@ -1,0 +1,108 @@
+"""JobGovPlugin: adds jobgov to a team's existing Temporal client and worker.
+
+The plugin only composes (STYLE point 1): it appends jobgov's workflows and
+activities to whatever the worker already has, installs the pydantic data
+converter on the client side (a worker-only plugin would not change the
+converter), lets the pure modules that workflows import pass through the
+workflow sandbox, declares which exceptions fail a workflow, and ties the
+activities' HTTP client to the worker's life.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pydantic
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from jobgov.temporal.activities.bundle import AgentActivities, AgentSettings
+from jobgov.temporal.workflows import JobWorkflow, PlanWorkflow
+
+#: Modules the workflow sandbox imports once instead of per workflow run: exactly what
+#: jobgov's workflows import besides the standard library and temporalio. All of them are
+#: pure (no I/O, no state that workflow code reads), so sharing them is safe, and
+#: re-importing them for every run would only cost time.
+PASSTHROUGH_MODULES = (
+    "pydantic",  # data models of every input; the pydantic converter needs the real classes
+    "pydantic_core",
+    "annotated_types",
+    "jobgov.names",  # durable names
+    "jobgov.domain",  # asks, the decide function, budgets, usage, config schema, stream items
+    "jobgov.temporal.payloads",  # inputs and outputs of every call
+    "jobgov.temporal.state",  # what a job's workflow carries
+)
+
+#: Exceptions that fail a workflow (or reject an update) instead of failing the workflow
+#: task, which Temporal would retry until a fixed worker is deployed.
+WORKFLOW_FAILURE_EXCEPTION_TYPES: tuple[type[BaseException], ...] = (
+    # An input this worker cannot read (a field it does not know, a wrong type) cannot be
+    # fixed by retrying: the job fails, or the update is rejected, naming the field.
+    pydantic.ValidationError,
+)
+
+
+def _converter(existing: DataConverter | None) -> DataConverter:
+    if existing is not None and existing is not DataConverter.default and existing is not pydantic_data_converter:
+        raise ValueError(
+            "JobGovPlugin needs the pydantic data converter (temporalio.contrib.pydantic), but the client "
+            "already has a custom one; give jobgov its own client, or build your converter on "
+            "pydantic_data_converter's payload converter"
+        )
+    return pydantic_data_converter
+
+
+def _runner(existing: WorkflowRunner | None) -> WorkflowRunner:
+    if existing is None:
+        existing = SandboxedWorkflowRunner()
+    if isinstance(existing, SandboxedWorkflowRunner):
+        # Keep the user's restrictions and runner class; add ours.
+        return dataclasses.replace(
+            existing, restrictions=existing.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        )
+    return existing  # an unsandboxed runner needs no pass-through
+
+
+def _failure_types(existing: Sequence[type[BaseException]] | None) -> Sequence[type[BaseException]]:
+    return [*(existing or ()), *(t for t in WORKFLOW_FAILURE_EXCEPTION_TYPES if t not in (existing or ()))]
+
+
+class JobGovPlugin(SimplePlugin):
+    """Register jobgov on a Temporal client and worker.
+
+    Example::
+
+        client = await Client.connect("localhost:7233", plugins=[JobGovPlugin()])
+        worker = Worker(client, task_queue="jobgov")  # workflows and activities come from the plugin
+
+    Args:
+        http: An HTTP client for the activities to reach agents and webhooks, owned by the
+            caller. By default the plugin creates its own (explicit timeouts, no retries:
+            Temporal owns retries) when a worker starts and closes it when the worker stops.
+        settings: Worker-side timing and retry settings of the activities.
+    """
+
+    def __init__(self, *, http: httpx.AsyncClient | None = None, settings: AgentSettings | None = None) -> None:
+        self.agent_activities = AgentActivities(http=http, settings=settings)
+        activities: Sequence[Callable[..., Any]] = self.agent_activities.all_activities()
+        super().__init__(
+            "jobgov.JobGovPlugin",
+            data_converter=_converter,
+            activities=activities,
+            workflows=[JobWorkflow, PlanWorkflow],
+            workflow_runner=_runner,
+            workflow_failure_exception_types=_failure_types,
+            run_context=self._running,
+        )
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        async with self.agent_activities.running():
+            yield

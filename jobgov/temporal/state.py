@@ -1,0 +1,139 @@
+"""What a job's workflow carries: its state, pending asks, grants and audit trail.
+
+Kept by :class:`~jobgov.temporal.workflows.job.JobWorkflow` and carried across
+continue-as-new (as ``JobInput.carry``), so every shape here is recorded in
+history: fields are only ever added, with defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from jobgov.domain.asks import Category
+from jobgov.domain.budget import BudgetState
+from jobgov.domain.usage import CostRecord, StepUsage, TokenCounts
+
+
+class Message(BaseModel):
+    """Base of every recorded shape of jobgov's Temporal layer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobState(StrEnum):
+    """Where a job is; also the ``JobGovState`` search attribute."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting-approval"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def finished(self) -> bool:
+        """The job has ended and takes no more decisions."""
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.KILLED)
+
+
+class PendingAsk(Message):
+    """An ask waiting for a human (or held while the job is paused)."""
+
+    id: str
+    permission: str
+    patterns: list[str]
+    category: Category
+    reason: str
+    rule: str | None = None
+    asked_at: datetime
+    deadline: datetime | None = None
+    """When it is decided by ``approvals.on_timeout`` (``None``: never)."""
+
+
+#: What finally happened to an ask (``decisions[].action``).
+DecisionAction = Literal[
+    "auto-approve",  # the policy approved it
+    "deny",  # the policy denied it
+    "approve",  # a human approved it once
+    "approve-always",  # a human approved it and granted that exact pattern for the job
+    "grant",  # approved by an earlier approve-always of the same pattern
+    "reject",  # a human denied it
+    "timeout",  # nobody decided in time: approvals.on_timeout applied
+    "cancelled",  # the run was aborted or paused while it was pending: never approved
+]
+
+
+class DecisionRecord(Message):
+    """One entry of a job's audit trail."""
+
+    request_id: str
+    permission: str
+    patterns: list[str]
+    action: DecisionAction
+    reply: Literal["once", "always", "reject"] | None
+    """What the agent was answered (``None``: nothing, e.g. a cancelled ask)."""
+    category: Category
+    reason: str
+    rule: str | None = None
+    actor: str
+    """``policy``, ``policy-recheck``, a person's name, ``timeout`` or ``jobgov``."""
+    at: datetime
+    message: str | None = None
+    """The message sent to the agent with a rejection."""
+
+
+class Grant(Message):
+    """A job-scoped "always": this exact permission and patterns are approved from now on."""
+
+    permission: str
+    patterns: list[str]
+    by: str
+    at: datetime
+
+
+class StepRecord(Message):
+    """A counted model call with its price."""
+
+    step: StepUsage
+    cost: CostRecord
+
+
+class JobCarry(Message):
+    """A job's whole state: kept by the workflow and carried across continue-as-new."""
+
+    state: JobState = JobState.STARTING
+    session_id: str | None = None
+    prompt_sent: bool = False
+    seen_busy: bool = False
+    """The session was seen working (busy, a step, an ask), so an idle means "done"."""
+    awaiting_run: bool = False
+    """Resumed: only the continued run's own "busy" (or a live ask) counts as work."""
+    counted: dict[str, Decimal] = {}
+    """USD of every counted step by part id: a replayed or duplicated event never counts twice,
+    and a step re-priced once its model is known changes the total by the difference only."""
+    recent_steps: list[StepRecord] = []
+    """The newest steps with their prices (older ones stay in history)."""
+    tokens: TokenCounts = TokenCounts()
+    cost_usd: Decimal = Decimal(0)
+    agent_cost_usd: Decimal = Decimal(0)
+    steps: int = 0
+    cost_sources: list[str] = []
+    budget: BudgetState = BudgetState()
+    warnings: list[str] = []
+    pending: dict[str, PendingAsk] = {}
+    decided: list[str] = []
+    """Ask ids decided or cancelled: never decided again."""
+    decisions: list[DecisionRecord] = []
+    grants: list[Grant] = []
+    plan_hold: str | None = None
+    """Why the plan holds this job (``None``: it does not)."""
+    paused_reason: str | None = None
+    error: str | None = None
+    report_seq: int = 0
+    generation: int = 0

@@ -1,0 +1,479 @@
+"""The job's book: every rule of governing one job, as pure, deterministic code.
+
+:class:`JobBook` owns the job's state (:class:`~jobgov.temporal.payloads.JobCarry`) and
+turns inputs (event batches from the stream activity, human decisions, plan
+holds, the passage of time) into state changes plus a list of *effects* (reply
+to an ask, abort the run, send a prompt, notify, report to the plan, restart
+the stream with new inputs, finish). It never performs I/O and never reads a
+clock: the workflow passes ``now`` in and carries out the effects. That keeps
+the workflow thin and lets every rule be unit-tested without Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from jobgov.domain import budget as budgets
+from jobgov.domain.asks import Action, Decision
+from jobgov.domain.budget import BudgetView
+from jobgov.domain.config import EffectivePolicy, PlanConfig
+from jobgov.domain.decide import Outcome, decide
+from jobgov.domain.items import AskItem, RepliedItem, SessionItem, StepItem
+from jobgov.domain.usage import step_delta
+from jobgov.temporal.payloads import (
+    ApproveInput,
+    DenyInput,
+    EventBatch,
+    JobStatus,
+    KillInput,
+    NotifyKind,
+    PlanHold,
+    PlanJobReport,
+    ResumeInput,
+)
+from jobgov.temporal.state import (
+    DecisionAction,
+    DecisionRecord,
+    Grant,
+    JobCarry,
+    JobState,
+    PendingAsk,
+    StepRecord,
+)
+
+#: How a decision the policy made alone (or through a grant) is recorded.
+_RECORDED: dict[Outcome, DecisionAction] = {"approve": "auto-approve", "deny": "deny", "grant": "grant"}
+#: Steps kept in state with their prices (all of them stay in history).
+RECENT_STEPS = 200
+#: Decisions kept in state (older ones stay in the history of earlier runs).
+KEPT_DECISIONS = 1000
+
+
+# Effects: what the workflow must do after a change. Plain data, executed in order.
+
+
+@dataclass(frozen=True)
+class Reply:
+    request_id: str
+    reply: Literal["once", "reject"]
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Abort:
+    pass
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+
+
+@dataclass(frozen=True)
+class Notify:
+    kind: NotifyKind
+    message: str
+
+
+@dataclass(frozen=True)
+class ReportToPlan:
+    pass
+
+
+@dataclass(frozen=True)
+class RestartStream:
+    """The stream activity's inputs changed (hold, budget): start a new generation."""
+
+
+Effect = Reply | Abort | Prompt | Notify | ReportToPlan | RestartStream
+
+
+class DecisionRejected(ValueError):
+    """A human decision that cannot apply (unknown ask, not paused, ...): rejected by the validator."""
+
+
+class JobBook:
+    """The state and rules of one job."""
+
+    def __init__(self, *, plan: str, job: str, workflow_id: str, agent_url: str, worktree: str,
+                 config: PlanConfig, carry: JobCarry) -> None:
+        self.plan, self.job, self.workflow_id = plan, job, workflow_id
+        self.agent_url, self.worktree = agent_url, worktree
+        self.config = config
+        self.policy: EffectivePolicy = config.policy_for(job)
+        self.s = carry
+        if self.s.budget.limit is None and not self.s.counted:
+            self.s.budget = budgets.BudgetState(limit=config.budget.for_job(job))
+        self._decided = set(self.s.decided)
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def finished(self) -> bool:
+        return self.s.state.finished
+
+    @property
+    def paused(self) -> bool:
+        return self.s.state is JobState.PAUSED
+
+    @property
+    def holding(self) -> bool:
+        """Asks must not be auto-decided: paused, held by the plan, or the budget is spent."""
+        return self.paused or self.s.plan_hold is not None or self.budget_holds
+
+    @property
+    def budget_holds(self) -> bool:
+        """The job budget is spent and its ``on_exceed`` stops the job."""
+        return budgets.holds(self.s.budget)
+
+    def display_state(self) -> JobState:
+        if self.s.state is JobState.RUNNING and self.s.pending:
+            return JobState.AWAITING_APPROVAL
+        return self.s.state
+
+    def next_deadline(self) -> datetime | None:
+        deadlines = [p.deadline for p in self.s.pending.values() if p.deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _record(self, *, ask_id: str, permission: str, patterns: list[str], action: DecisionAction,
+                reply: Literal["once", "always", "reject"] | None, decision: Decision | PendingAsk,
+                actor: str, now: datetime, message: str | None = None) -> DecisionRecord:
+        record = DecisionRecord(
+            request_id=ask_id, permission=permission, patterns=patterns, action=action, reply=reply,
+            category=decision.category, reason=decision.reason, rule=decision.rule, actor=actor, at=now,
+            message=message,
+        )
+        self.s.decisions = [*self.s.decisions, record][-KEPT_DECISIONS:]
+        self._decided.add(ask_id)
+        self.s.decided.append(ask_id)
+        return record
+
+    def _cancel_pending(self, now: datetime, why: str) -> list[Effect]:
+        """Every pending ask is answered ``reject`` and never approved (PROTOCOL finding 3)."""
+        effects: list[Effect] = []
+        for pending in list(self.s.pending.values()):
+            del self.s.pending[pending.id]
+            self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
+                         action="cancelled", reply="reject", decision=pending, actor="jobgov", now=now,
+                         message=why)
+            effects.append(Reply(pending.id, "reject"))
+        return effects
+
+    def _pause(self, now: datetime, reason: str) -> list[Effect]:
+        if self.finished or self.paused:
+            return []
+        self.s.state = JobState.PAUSED
+        self.s.paused_reason = reason
+        return [Abort(), *self._cancel_pending(now, f"paused: {reason}"), RestartStream(),
+                Notify("paused", f"job {self.job} paused: {reason}")]
+
+    def _finish(self, state: JobState, now: datetime, why: str) -> list[Effect]:
+        if self.finished:
+            return []
+        effects: list[Effect] = []
+        if state is JobState.KILLED:
+            effects.append(Abort())
+        effects += self._cancel_pending(now, why)
+        self.s.state = state
+        kind: Literal["killed", "finished"] = "killed" if state is JobState.KILLED else "finished"
+        return [*effects, ReportToPlan(), Notify(kind, f"job {self.job} {state.value}: {why}")]
+
+    # ------------------------------------------------------------------ stream events
+
+    def on_batch(self, batch: EventBatch, now: datetime) -> list[Effect]:
+        """Apply a batch of events from the stream activity, in order."""
+        effects: list[Effect] = []
+        for item in batch.items:
+            self._note_work(item)
+            if isinstance(item, StepItem):
+                effects += self._on_step(item, now)
+            elif isinstance(item, AskItem):
+                effects += self._on_ask(item, now)
+            elif isinstance(item, SessionItem):
+                effects += self._on_session(item, now)
+            elif isinstance(item, RepliedItem):
+                self._on_replied(item, now)
+        return effects
+
+    def _note_work(self, item: AskItem | StepItem | SessionItem | RepliedItem) -> None:
+        """Track evidence that the session ran, so that its next idle means "done".
+
+        A "busy" is the evidence. A new step or a live ask is too (the stream may have missed
+        the busy while reconnecting), except right after a resume: the aborted run's last step
+        and idle arrive late, and only the continued run's own "busy" may count then.
+        """
+        busy = isinstance(item, SessionItem) and item.status in ("busy", "retry")
+        live_ask = isinstance(item, AskItem) and not item.stale and item.ask.ask.id not in self._decided
+        if busy or live_ask:
+            self.s.seen_busy, self.s.awaiting_run = True, False
+        elif isinstance(item, StepItem) and item.step.part_id not in self.s.counted and not self.s.awaiting_run:
+            self.s.seen_busy = True
+
+    def _on_step(self, item: StepItem, now: datetime) -> list[Effect]:
+        part_id = item.step.part_id
+        delta = step_delta(self.s.counted.get(part_id), item.step, item.cost.usd)
+        if not delta.changes:
+            return []  # a duplicate: nothing changes
+        if delta.new:
+            self.s.tokens = self.s.tokens + item.step.tokens
+            self.s.agent_cost_usd += item.step.agent_cost_usd
+            self.s.steps += 1
+        self.s.counted[part_id] = item.cost.usd
+        self.s.recent_steps = [*(r for r in self.s.recent_steps if r.step.part_id != part_id),
+                               StepRecord(step=item.step, cost=item.cost)][-RECENT_STEPS:]
+        self.s.cost_usd += delta.usd
+        if item.cost.source not in self.s.cost_sources:
+            self.s.cost_sources = sorted([*self.s.cost_sources, item.cost.source])
+        self.s.budget, outcome = budgets.apply(self.s.budget, delta.usd, delta.tokens)
+        effects: list[Effect] = [ReportToPlan()]
+        for warning in outcome.warnings:
+            text = (f"job {self.job} reached {warning.threshold:.0%} of its {warning.dimension} budget "
+                    f"({warning.spent:g} of {warning.limit:g})")
+            self.s.warnings.append(text)
+            effects.append(Notify("budget-warning", text))
+        if outcome.exceeded:
+            dims = ", ".join(outcome.exceeded_dimensions)
+            why = f"job budget exceeded ({dims})"
+            self.s.warnings.append(why)
+            if outcome.action == "pause":
+                effects += self._pause(now, why)
+            elif outcome.action == "kill":
+                effects += self._finish(JobState.KILLED, now, why)
+            else:
+                effects.append(Notify("budget-warning", why))
+        return effects
+
+    def _on_ask(self, item: AskItem, now: datetime) -> list[Effect]:
+        ask = item.ask.ask
+        if ask.id in self._decided or ask.id in self.s.pending:
+            return []
+        verdict = decide(self.policy, item.ask, holding=self.holding,
+                         granted=self._granted(ask.permission, ask.patterns))
+        decision = verdict.decision
+
+        def record(action: DecisionAction, reply: Literal["once", "reject"], decided: Decision, actor: str,
+                   message: str | None = None) -> None:
+            self._record(ask_id=ask.id, permission=ask.permission, patterns=ask.patterns, action=action,
+                         reply=reply, decision=decided, actor=actor, now=now, message=message)
+
+        if item.auto is not None:
+            # Already replied by the activity: record it, and re-check it with the same pure function.
+            action: DecisionAction = "auto-approve" if item.auto.action is Action.AUTO_APPROVE else "deny"
+            reply: Literal["once", "reject"] = "once" if action == "auto-approve" else "reject"
+            record(action, reply, item.auto, "policy")
+            if decision.action is not item.auto.action or (action == "auto-approve" and self.holding):
+                self.s.warnings.append(
+                    f"re-check of {ask.id}: the stream activity applied {item.auto.action.value}, the workflow "
+                    f"decides {decision.action.value}{' and holds asks' if self.holding else ''}"
+                )
+            return []
+        if item.stale or self.finished or self.paused:
+            why = "left behind by an aborted run" if item.stale else f"job is {self.s.state.value}"
+            record("cancelled", "reject", decision, "jobgov", why)
+            return [Reply(ask.id, "reject")]
+        if verdict.reply is not None:
+            record(_RECORDED[verdict.outcome], verdict.reply, decision, "policy", verdict.message)
+            return [Reply(ask.id, verdict.reply, verdict.message)]
+        timeout = self.config.approvals.timeout
+        self.s.pending[ask.id] = PendingAsk(
+            id=ask.id, permission=ask.permission, patterns=ask.patterns, category=decision.category,
+            reason=decision.reason if decision.action is Action.ASK_USER else f"held: {decision.reason}",
+            rule=decision.rule, asked_at=now, deadline=now + timeout if timeout is not None else None,
+        )
+        return [Notify("ask", f"job {self.job} asks {ask.permission} {' '.join(ask.patterns)}: {decision.reason}")]
+
+    def _granted(self, permission: str, patterns: list[str]) -> bool:
+        return any(g.permission == permission and g.patterns == patterns for g in self.s.grants)
+
+    def _on_session(self, item: SessionItem, now: datetime) -> list[Effect]:
+        if item.status in ("busy", "retry"):
+            return []
+        if item.status == "aborted":
+            # An abort leaves asks listed; a late approval could still run them. Cancel them all.
+            return self._cancel_pending(now, "the run was aborted")
+        if item.status == "error":
+            self.s.seen_busy = True  # a failed run is still a run: the idle that follows ends the job
+            self.s.error = item.message or "session error"
+            return self._cancel_pending(now, "the run failed")
+        if item.status == "idle" and self.s.state is JobState.RUNNING and self.s.seen_busy:
+            effects = self._cancel_pending(now, "the run ended")
+            if self.s.error:
+                return effects + self._finish(JobState.FAILED, now, self.s.error)
+            return effects + self._finish(JobState.COMPLETED, now, "the session is idle after its work")
+        return []
+
+    def _on_replied(self, item: RepliedItem, now: datetime) -> None:
+        pending = self.s.pending.pop(item.request_id, None)
+        if pending is None:
+            return
+        reply: Literal["once", "always", "reject"] = item.reply if item.reply in ("once", "always") else "reject"  # type: ignore[assignment]
+        self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
+                     action="reject" if reply == "reject" else "approve", reply=reply, decision=pending,
+                     actor="opencode", now=now)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def started(self, session_id: str, prompt_sent: bool) -> None:
+        self.s.session_id = session_id
+        self.s.prompt_sent = prompt_sent
+        if self.s.state is JobState.STARTING:
+            self.s.state = JobState.RUNNING
+
+    def expire(self, now: datetime) -> list[Effect]:
+        """Apply ``approvals.on_timeout`` to asks whose deadline has passed (fail closed)."""
+        effects: list[Effect] = []
+        for pending in [p for p in self.s.pending.values() if p.deadline is not None and p.deadline <= now]:
+            if self.config.approvals.on_timeout == "kill":
+                return effects + self._finish(JobState.KILLED, now, f"ask {pending.id} timed out")
+            del self.s.pending[pending.id]
+            message = "Denied by jobgov: nobody approved this in time."
+            self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
+                         action="timeout", reply="reject", decision=pending, actor="timeout", now=now,
+                         message=message)
+            effects.append(Reply(pending.id, "reject", message))
+        return effects
+
+    # ------------------------------------------------------------------ human decisions
+
+    def validate_decision(self, request_id: str) -> None:
+        if request_id in self._decided:
+            raise DecisionRejected(f"ask {request_id} was already decided")
+        if self.finished:
+            raise DecisionRejected(f"job {self.job} is {self.s.state.value}; it takes no more decisions")
+        if request_id not in self.s.pending:
+            raise DecisionRejected(f"no pending ask {request_id} in job {self.job}")
+
+    def approve(self, req: ApproveInput, now: datetime) -> tuple[DecisionRecord, list[Effect]]:
+        self.validate_decision(req.request_id)
+        pending = self.s.pending.pop(req.request_id)
+        if req.always:
+            # A job-scoped grant of this exact request; opencode's broad `always` patterns are never sent.
+            self.s.grants.append(Grant(permission=pending.permission, patterns=pending.patterns, by=req.by, at=now))
+        record = self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
+                              action="approve-always" if req.always else "approve", reply="once",
+                              decision=pending, actor=req.by, now=now, message=req.reason)
+        effects: list[Effect] = [Reply(pending.id, "once")]
+        for other in [p for p in self.s.pending.values() if req.always and self._granted(p.permission, p.patterns)]:
+            del self.s.pending[other.id]
+            self._record(ask_id=other.id, permission=other.permission, patterns=other.patterns, action="grant",
+                         reply="once", decision=other, actor=req.by, now=now)
+            effects.append(Reply(other.id, "once"))
+        return record, effects
+
+    def deny(self, req: DenyInput, now: datetime) -> tuple[DecisionRecord, list[Effect]]:
+        self.validate_decision(req.request_id)
+        pending = self.s.pending.pop(req.request_id)
+        record = self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
+                              action="reject", reply="reject", decision=pending, actor=req.by, now=now,
+                              message=req.reason)
+        return record, [Reply(pending.id, "reject", req.reason)]
+
+    def validate_resume(self, req: ResumeInput) -> None:
+        if not self.paused:
+            raise DecisionRejected(f"job {self.job} is {self.display_state().value}, not paused")
+        if self.s.plan_hold is not None:
+            raise DecisionRejected(
+                f"job {self.job} is held by plan {self.plan} ({self.s.plan_hold}); resume the plan instead"
+            )
+        self._raised(req)
+
+    def _raised(self, req: ResumeInput) -> budgets.BudgetState:
+        try:
+            return budgets.raised_for_resume(self.s.budget, req.add_usd, req.add_tokens, "job")
+        except ValueError as exc:
+            raise DecisionRejected(str(exc)) from None
+
+    def resume(self, req: ResumeInput, now: datetime) -> list[Effect]:
+        self.validate_resume(req)
+        self.s.budget = self._raised(req)
+        return self._unpause(f"resumed by {req.by}")
+
+    def _unpause(self, why: str) -> list[Effect]:
+        self.s.state = JobState.RUNNING
+        self.s.paused_reason = None
+        # Only the continued run's own work makes its idle mean "done" (the aborted run idles late).
+        self.s.seen_busy, self.s.awaiting_run = False, True
+        return [RestartStream(), Prompt(self.config.agent.continue_prompt), Notify("resumed", f"job {self.job} {why}")]
+
+    def validate_kill(self) -> None:
+        if self.finished:
+            raise DecisionRejected(f"job {self.job} is already {self.s.state.value}")
+
+    def kill(self, req: KillInput, now: datetime) -> list[Effect]:
+        self.validate_kill()
+        return self._finish(JobState.KILLED, now, f"killed by {req.by}" + (f": {req.reason}" if req.reason else ""))
+
+    def plan_hold(self, hold: PlanHold, now: datetime) -> list[Effect]:
+        if self.finished:
+            return []
+        if hold.kill:
+            return self._finish(JobState.KILLED, now, f"plan {self.plan}: {hold.reason or 'plan budget exceeded'}")
+        if hold.hold:
+            self.s.plan_hold = hold.reason or "plan budget exceeded"
+            return self._pause(now, f"plan {self.plan}: {self.s.plan_hold}")
+        was_held = self.s.plan_hold is not None
+        self.s.plan_hold = None
+        if was_held and self.paused and not self.s.budget.exceeded:
+            return self._unpause("resumed with its plan")
+        return []
+
+    # ------------------------------------------------------------------ views
+
+    def budget_view(self) -> BudgetView | None:
+        return budgets.view(self.s.budget)
+
+    def status(self) -> JobStatus:
+        s = self.s
+        return JobStatus(
+            plan=self.plan, job=self.job, workflow_id=self.workflow_id, state=self.display_state(),
+            session_id=s.session_id, agent_url=self.agent_url, worktree=self.worktree,
+            tokens=s.tokens.as_dict(), cost_usd=float(s.cost_usd), agent_cost_usd=float(s.agent_cost_usd),
+            steps=s.steps, cost_sources=s.cost_sources, budget=self.budget_view(),
+            pending=list(s.pending.values()),
+            decisions=s.decisions, warnings=s.warnings, paused_reason=s.paused_reason, error=s.error,
+        )
+
+    def details_markdown(self) -> str:
+        """A short summary for ``workflow.set_current_details`` (shown in the Temporal UI)."""
+        s = self.s
+        lines = [f"**{self.display_state().value}** · ${float(s.cost_usd):.4f} · {s.tokens.total} tokens"
+                 f" · {s.steps} steps"]
+        if s.paused_reason:
+            lines.append(f"Paused: {s.paused_reason}. Send update `resume` (e.g. `{{\"add_usd\": 1}}`).")
+        view = self.budget_view()
+        if view is not None:
+            limit = view.limit
+            parts = []
+            if limit is not None and limit.usd is not None:
+                parts.append(f"${view.spent_usd:.4f} of ${limit.usd:g}")
+            if limit is not None and limit.tokens is not None:
+                parts.append(f"{view.spent_tokens} of {limit.tokens} tokens")
+            lines.append("Budget: " + ", ".join(parts) + (" — **exceeded**" if view.exceeded else ""))
+        if s.warnings:
+            lines.append("Latest warnings: " + "; ".join(s.warnings[-3:]))
+        if s.pending:
+            lines.append("Pending asks (send update `approve` or `deny` with `{\"request_id\": ...}`):")
+            lines += [f"- `{p.id}` {p.permission} `{' '.join(p.patterns)[:80]}`: {p.reason[:120]}"
+                      for p in s.pending.values()]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ the workflow's bookkeeping
+
+    def warn(self, message: str) -> None:
+        """Keep a warning for status and details (e.g. an activity that failed for good)."""
+        self.s.warnings.append(message)
+
+    def next_report(self) -> PlanJobReport:
+        """The job's cumulative usage for its plan, numbered so that the newest report wins."""
+        self.s.report_seq += 1
+        return PlanJobReport(workflow_id=self.workflow_id, job=self.job, seq=self.s.report_seq,
+                             cost_usd=self.s.cost_usd, tokens=self.s.tokens.total, state=self.display_state())
+
+    def next_generation(self) -> int:
+        """Number a new generation of the stream activity (its batches carry it)."""
+        self.s.generation += 1
+        return self.s.generation

@@ -1,0 +1,292 @@
+"""JobWorkflow: one durable workflow per agent job.
+
+The rules live in :class:`~jobgov.temporal.workflows.book.JobBook` (pure); this class
+wires them to Temporal: the stream activity feeds event batches in by signal,
+humans decide by update (validated before anything reaches history), the plan
+holds and releases by signal, and the effects the book asks for (replies,
+aborts, prompts, notifications, plan reports, stream restarts) run as
+activities, in order, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from jobgov import names
+from jobgov.domain import budget as budgets
+from jobgov.domain.items import SessionItem
+from jobgov.temporal.payloads import (
+    AbortInput,
+    ApproveInput,
+    CreateSessionInput,
+    DenyInput,
+    EventBatch,
+    JobInput,
+    JobResult,
+    JobStatus,
+    KillInput,
+    NotifyInput,
+    PlanHold,
+    PromptInput,
+    ReplyInput,
+    ReportToPlanInput,
+    ResumeInput,
+    StreamInput,
+)
+from jobgov.temporal.state import DecisionRecord, JobCarry
+from jobgov.temporal.workflows import calls
+from jobgov.temporal.workflows.book import (
+    Abort,
+    Effect,
+    JobBook,
+    Notify,
+    Prompt,
+    Reply,
+    ReportToPlan,
+    RestartStream,
+)
+from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
+
+
+@workflow.defn(name=names.JOB_WORKFLOW)
+class JobWorkflow:
+    """Governs one opencode session: decisions, usage, budget, pauses."""
+
+    @workflow.init
+    def __init__(self, input: JobInput) -> None:
+        self._input = input
+        self._book = JobBook(
+            plan=input.plan, job=input.job, workflow_id=workflow.info().workflow_id, agent_url=input.agent_url,
+            worktree=input.worktree, config=input.config, carry=input.carry or JobCarry(),
+        )
+        self._effects: list[Effect] = []
+        self._lock = asyncio.Lock()
+        self._stream: workflow.ActivityHandle[None] | None = None
+        self._connected = False
+        self._dirty = True
+
+    # ------------------------------------------------------------------ main loop
+
+    @workflow.run
+    async def run(self, input: JobInput) -> JobResult:
+        book = self._book
+        if book.s.session_id is None:
+            session_id = input.session_id or await calls.create_session(
+                CreateSessionInput(agent_url=input.agent_url, title=f"{input.plan}/{input.job}")
+            )
+            book.started(session_id, prompt_sent=False)
+        self._start_stream()
+        if input.prompt is not None and not book.s.prompt_sent:
+            # Subscribe first (the stream reconciles anyway), so the run's first events are seen live.
+            await self._await_stream()
+            await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
+                agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt)))
+            book.started(book.s.session_id or "", prompt_sent=True)
+        self._effects.append(ReportToPlan())
+
+        while True:
+            await self._drain()
+            if book.finished:
+                break
+            if continue_as_new_due(self._input.continue_as_new_after):
+                await self._stop_stream()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._drain()
+                workflow.continue_as_new(input.model_copy(update={"carry": book.s, "prompt": None}))
+            deadline = book.next_deadline()
+            timeout = max(deadline - workflow.now(), timedelta(0)) if deadline is not None else None
+            try:
+                await workflow.wait_condition(lambda: bool(self._effects) or self._dirty, timeout=timeout)
+            except TimeoutError:
+                self._effects += book.expire(workflow.now())
+
+        await self._stop_stream()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
+        return JobResult(status=book.status())
+
+    async def _await_stream(self) -> None:
+        """Wait (bounded) until the current stream generation is connected."""
+        try:
+            await workflow.wait_condition(lambda: self._connected, timeout=timedelta(seconds=30))
+        except TimeoutError:
+            workflow.logger.warning("event stream not connected after 30 s; prompting anyway")
+
+    # ------------------------------------------------------------------ effects
+
+    async def _drain(self) -> None:
+        """Carry out queued effects in order, then publish state to the UI."""
+        async with self._lock:
+            while self._effects:
+                effect = self._effects.pop(0)
+                if isinstance(effect, ReportToPlan) and any(isinstance(e, ReportToPlan) for e in self._effects):
+                    continue  # only the newest cumulative report matters
+                await self._apply(effect)
+            if self._dirty:
+                self._publish()
+                self._dirty = False
+
+    async def _apply(self, effect: Effect) -> None:
+        book, url = self._book, self._input.agent_url
+        session_id = book.s.session_id or ""
+        if isinstance(effect, Reply):
+            await self._call(names.ACTIVITY_REPLY, calls.reply(ReplyInput(
+                agent_url=url, request_id=effect.request_id, reply=effect.reply, message=effect.message)))
+        elif isinstance(effect, Abort):
+            await self._call(names.ACTIVITY_ABORT, calls.abort(AbortInput(agent_url=url, session_id=session_id)))
+        elif isinstance(effect, Prompt):
+            await self._await_stream()  # so the continued run is seen live, not only reconciled
+            await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
+                agent_url=url, session_id=session_id, text=effect.text)))
+        elif isinstance(effect, Notify):
+            workflow.logger.info("%s: %s", effect.kind, effect.message)
+            await self._call(names.ACTIVITY_NOTIFY, calls.notify(NotifyInput(
+                kind=effect.kind, plan=book.plan, job=book.job, workflow_id=book.workflow_id,
+                message=effect.message, webhook=book.config.notify.webhook)))
+        elif isinstance(effect, ReportToPlan):
+            await self._call(names.ACTIVITY_REPORT_TO_PLAN, calls.report_to_plan(ReportToPlanInput(
+                plan=book.plan, budget=book.config.budget.plan, report=book.next_report())))
+        elif isinstance(effect, RestartStream):
+            self._restart_stream()
+
+    async def _call(self, activity: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except ActivityError as exc:
+            # The agent may be gone for good; governance carries on and says so.
+            message = f"{activity} failed: {exc.cause or exc}"
+            workflow.logger.warning(message)
+            self._book.warn(message)
+
+    def _publish(self) -> None:
+        book = self._book
+        workflow.set_current_details(book.details_markdown())
+        if not self._input.search_attributes:
+            return
+        workflow.upsert_search_attributes([
+            names.SA_STATE.value_set(book.display_state().value),
+            names.SA_PLAN.value_set(book.plan),
+            names.SA_JOB.value_set(book.job),
+            names.SA_COST_USD.value_set(float(book.s.cost_usd)),
+            names.SA_TOKENS.value_set(book.s.tokens.total),
+            names.SA_PENDING_ASKS.value_set(len(book.s.pending)),
+        ])
+
+    # ------------------------------------------------------------------ the stream activity
+
+    def _stream_input(self) -> StreamInput:
+        book = self._book
+        return StreamInput(
+            agent_url=self._input.agent_url, session_id=book.s.session_id or "", worktree=self._input.worktree,
+            policy=book.policy, pricing=book.config.pricing, hold=book.paused or book.s.plan_hold is not None,
+            # Only a budget whose excess holds asks matters to the activity (not one that just notifies).
+            budget=book.s.budget if budgets.can_hold(book.s.budget.limit) else None,
+            decided=list(book.s.decided), generation=book.s.generation,
+        )
+
+    def _start_stream(self) -> None:
+        self._stream = calls.start_stream(self._stream_input())
+
+    def _restart_stream(self) -> None:
+        """New inputs (hold, budget) take effect in a new generation; the old one is cancelled.
+
+        TRY_CANCEL: the workflow does not wait for the old consumer to notice (that takes up to a
+        heartbeat); both may briefly forward the same events, which the book ignores by id.
+        """
+        if self._stream is not None:
+            self._stream.cancel()
+            # Nobody awaits the old generation: consume its outcome (cancelled) so it is not
+            # reported as an unretrieved exception.
+            self._stream.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._connected = False
+        self._book.next_generation()
+        self._start_stream()
+
+    async def _stop_stream(self) -> None:
+        if self._stream is None:
+            return
+        self._stream.cancel()
+        with contextlib.suppress(ActivityError, asyncio.CancelledError):
+            await self._stream
+        self._stream = None
+
+    # ------------------------------------------------------------------ signals
+
+    @workflow.signal(name=names.SIGNAL_JOB_EVENTS)
+    def on_events(self, batch: EventBatch) -> None:
+        """Events from the stream activity (asks, usage, session status), in order."""
+        if batch.generation == self._book.s.generation and any(
+            isinstance(item, SessionItem) and item.status == "connected" for item in batch.items
+        ):
+            self._connected = True
+        self._effects += self._book.on_batch(batch, workflow.now())
+        self._dirty = True
+
+    @workflow.signal(name=names.SIGNAL_JOB_PLAN_HOLD)
+    def on_plan_hold(self, hold: PlanHold) -> None:
+        """The plan pauses (budget exceeded) or releases this job."""
+        self._effects += self._book.plan_hold(hold, workflow.now())
+        self._dirty = True
+
+    # ------------------------------------------------------------------ updates (human decisions)
+
+    async def _decide(self, effects: list[Effect]) -> None:
+        self._effects += effects
+        self._dirty = True
+        await self._drain()
+
+    @workflow.update(name=names.UPDATE_JOB_APPROVE)
+    async def approve(self, req: ApproveInput) -> DecisionRecord:
+        """Approve a pending ask once, or always (a job-scoped grant of that exact request)."""
+        record, effects = self._book.approve(req, workflow.now())
+        await self._decide(effects)
+        return record
+
+    @approve.validator
+    def _validate_approve(self, req: ApproveInput) -> None:
+        reject_invalid(lambda: self._book.validate_decision(req.request_id))
+
+    @workflow.update(name=names.UPDATE_JOB_DENY)
+    async def deny(self, req: DenyInput) -> DecisionRecord:
+        """Deny a pending ask; the reason is sent to the agent."""
+        record, effects = self._book.deny(req, workflow.now())
+        await self._decide(effects)
+        return record
+
+    @deny.validator
+    def _validate_deny(self, req: DenyInput) -> None:
+        reject_invalid(lambda: self._book.validate_decision(req.request_id))
+
+    @workflow.update(name=names.UPDATE_JOB_RESUME)
+    async def resume(self, req: ResumeInput) -> JobStatus:
+        """Resume a paused job, optionally raising its budget; the agent gets the continue prompt."""
+        await self._decide(self._book.resume(req, workflow.now()))
+        return self._book.status()
+
+    @resume.validator
+    def _validate_resume(self, req: ResumeInput) -> None:
+        reject_invalid(lambda: self._book.validate_resume(req))
+
+    @workflow.update(name=names.UPDATE_JOB_KILL)
+    async def kill(self, req: KillInput) -> JobStatus:
+        """Abort the agent and end the job as killed."""
+        await self._decide(self._book.kill(req, workflow.now()))
+        return self._book.status()
+
+    @kill.validator
+    def _validate_kill(self, req: KillInput) -> None:
+        reject_invalid(self._book.validate_kill)
+
+    # ------------------------------------------------------------------ queries
+
+    @workflow.query(name=names.QUERY_JOB_STATUS)
+    def status(self) -> JobStatus:
+        """The job's full status: state, usage, cost, budget, pending asks, decisions."""
+        return self._book.status()
+

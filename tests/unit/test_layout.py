@@ -1,0 +1,104 @@
+"""The package layout holds: each folder one kind of thing, imports running one way.
+
+README "How the code is laid out" draws these arrows; this test keeps them true.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "jobgov"
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every jobgov module a file imports, at any depth (lazy imports inside functions too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+            if node.module != "jobgov":  # ``from jobgov import names`` imports jobgov.names only
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {name for name in found if name == "jobgov" or name.startswith("jobgov.")}
+
+
+def _files(folder: str) -> list[Path]:
+    return sorted((PACKAGE / folder).rglob("*.py"))
+
+
+#: Who may import what, by folder: the arrows of the layout.
+ALLOWED = {
+    "domain": ("jobgov.domain",),
+    "temporal/workflows": ("jobgov.domain", "jobgov.names", "jobgov.temporal.payloads", "jobgov.temporal.state",
+                           "jobgov.temporal.workflows"),
+    "opencode": ("jobgov.domain", "jobgov.opencode"),
+    "policy": ("jobgov.domain", "jobgov.policy"),
+    "client": ("jobgov.domain", "jobgov.names", "jobgov.configfile", "jobgov.temporal.payloads",
+               "jobgov.temporal.state", "jobgov.client"),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(ALLOWED))
+def test_imports_run_one_way(folder: str) -> None:
+    allowed = ALLOWED[folder]
+    wrong = {
+        f"{_module(path)} imports {name}"
+        for path in _files(folder)
+        for name in _imports(path)
+        if not any(name == a or name.startswith(a + ".") for a in allowed)
+    }
+    assert not wrong, sorted(wrong)
+
+
+def test_every_folder_of_the_layout_exists() -> None:
+    for folder in ALLOWED:
+        assert _files(folder), folder
+
+
+def test_workflows_load_nothing_heavy() -> None:
+    """The workflow sandbox passes through only what workflows import: none of these."""
+    code = (
+        "import sys\n"
+        "import jobgov.temporal.workflows\n"
+        "heavy = ('httpx', 'httpx_sse', 'tree_sitter', 'tree_sitter_bash', 'genai_prices', 'ruamel')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == ""
+
+
+def test_passthrough_modules_are_what_workflows_import() -> None:
+    from jobgov.temporal.plugin import PASSTHROUGH_MODULES
+
+    imported = {name for path in _files("temporal/workflows") for name in _imports(path)}
+    passed = {m for m in PASSTHROUGH_MODULES if m.startswith("jobgov")}
+    # Every jobgov module a workflow imports is passed through (the workflows package itself is
+    # sandboxed), and nothing is passed through that workflows do not import.
+    needed = {m for m in ALLOWED["temporal/workflows"] if m != "jobgov.temporal.workflows"}
+    assert passed == needed
+    assert all(any(name == m or name.startswith(m + ".") for m in (*needed, "jobgov.temporal.workflows"))
+               for name in imported)
+
+
+def test_public_surface() -> None:
+    import jobgov
+    from jobgov.client import JobGovClient
+    from jobgov.temporal.plugin import JobGovPlugin
+
+    assert (jobgov.JobGovPlugin, jobgov.JobGovClient) == (JobGovPlugin, JobGovClient)
+    assert sorted(jobgov.__all__) == ["JobGovClient", "JobGovPlugin", "__version__"]
+    with pytest.raises(AttributeError):
+        _ = jobgov.nothing_here  # type: ignore[attr-defined]
