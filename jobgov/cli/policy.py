@@ -10,8 +10,10 @@ import typer
 from pydantic import ValidationError
 
 from jobgov.cli._common import fail, load_config_or_exit, print_json, read_text_arg
-from jobgov.domain.asks import PermissionAsk
-from jobgov.domain.decide import evaluate
+from jobgov.domain.asks import NormalizedAsk, PermissionAsk
+from jobgov.domain.config import EffectivePolicy
+from jobgov.domain.decide import decide_operation, evaluate
+from jobgov.opencode import jsonsafe
 from jobgov.policy.normalize import normalize
 
 app = typer.Typer(help="Check and show the permission policy of a plan.", no_args_is_help=True)
@@ -31,9 +33,11 @@ def parse_request(source: str, text: str) -> PermissionAsk:
     """Parse a ``permission.asked`` event (or its ``properties``) from JSON text."""
     text = text.strip().removeprefix("data:").strip()
     try:
-        data: Any = json.loads(text)
+        data, problem = jsonsafe.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if problem is not None:
+        raise RequestError(f"{source}: the request {problem}")
     return ask_from_event(source, data)
 
 
@@ -73,8 +77,25 @@ def check(
         ask = parse_request(source, text)
     except RequestError as exc:
         fail(str(exc))
-    decision = evaluate(plan.policy_for(job), normalize(ask, str(worktree)))
-    print_json(decision.model_dump(mode="json", include={"action", "category", "reason", "rule", "subject"}))
+    policy = plan.policy_for(job)
+    normalized = normalize(ask, str(worktree))
+    decision = evaluate(policy, normalized)
+    print_json({
+        **decision.model_dump(mode="json", include={"action", "category", "reason", "rule", "subject"}),
+        "segments": explain(policy, normalized),
+    })
+
+
+def explain(policy: EffectivePolicy, normalized: NormalizedAsk) -> list[dict[str, Any]]:
+    """Every operation of an ask with its own verdict, so a person sees exactly which part decided."""
+    rows = []
+    for operation in normalized.operations:
+        verdict = decide_operation(policy, operation)
+        location = ("unknown" if operation.inside is None and operation.uncertain else
+                    "n/a" if operation.inside is None else "inside" if operation.inside else "outside")
+        rows.append({"text": operation.subject, "category": operation.category.value, "location": location,
+                     "action": verdict.action.value, "reason": verdict.reason})
+    return rows
 
 
 @app.command()

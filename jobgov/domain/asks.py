@@ -86,8 +86,13 @@ class Operation(BaseModel):
     #: Other spellings of the subject that rules also match (e.g. the command as written).
     alternates: list[str] = Field(default_factory=list)
     detail: str = ""
-    #: The policy cannot judge this operation safely (unparsable command, unknown location).
+    #: The policy cannot judge this operation safely (unparsable command, inline code ...).
     uncertain: bool = False
+    #: It runs code from the worktree that jobgov does not read (tests, builds, scripts, hooks):
+    #: ``shell_command.project_code`` decides it.
+    project_code: bool = False
+    #: The command word of a command jobgov does not model; unjudgeable unless ``shell.trust`` names it.
+    unmodelled: str | None = None
 
 
 class NormalizedAsk(BaseModel):
@@ -108,8 +113,8 @@ class Decision(BaseModel):
     subject: str = ""
 
 
-def unjudgeable(ask: PermissionAsk, worktree: str, error: Exception) -> NormalizedAsk:
-    """An ask that could not be normalised, as one uncertain operation (so a person decides)."""
-    detail = f"jobgov could not normalise this ask: {type(error).__name__}: {error}"
+def unjudgeable(ask: PermissionAsk, worktree: str, why: str) -> NormalizedAsk:
+    """An ask jobgov could not read or normalise, as one uncertain operation (so a person decides)."""
+    detail = f"jobgov cannot judge this ask: {why}"
     operation = Operation(category=Category.OTHER, subject=ask.permission, detail=detail, uncertain=True)
     return NormalizedAsk(ask=ask, worktree=worktree, operations=[operation])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from typing import Literal
 
 from pydantic import (
@@ -51,8 +52,11 @@ class LocatedPolicy(_Strict):
     """Operations whose every path stays inside the job's worktree."""
     outside_worktree: Action | None = None
     """Operations touching anything outside the worktree (or somewhere unknown)."""
+    project_code: Action | None = None
+    """``shell_command`` only: commands that run the project's own code (tests, builds, package
+    scripts, ``python file.py``, git hooks), which jobgov does not read. Default auto-approve."""
 
-    @field_validator("inside_worktree", "outside_worktree", mode="before")
+    @field_validator("inside_worktree", "outside_worktree", "project_code", mode="before")
     @classmethod
     def _action(cls, value: object) -> Action | None:
         return None if value is None else _parse_action(value)
@@ -62,6 +66,7 @@ class LocatedPolicy(_Strict):
         return LocatedPolicy(
             inside_worktree=self.inside_worktree or base.inside_worktree,
             outside_worktree=self.outside_worktree or base.outside_worktree,
+            project_code=self.project_code or base.project_code,
         )
 
 
@@ -104,6 +109,8 @@ class PermissionsConfig(_Strict):
     @classmethod
     def _value(cls, value: object, info: ValidationInfo) -> LocatedPolicy | None:
         located = _category_value(value)
+        if located is not None and located.project_code is not None and info.field_name != "shell_command":
+            raise ValueError(f"project_code applies to shell_command only, not {info.field_name}")
         if (
             located is not None
             and Category(info.field_name or "other") not in LOCATED_CATEGORIES
@@ -130,7 +137,8 @@ def _located(inside: Action, outside: Action | None = None) -> LocatedPolicy:
 DEFAULT_PERMISSIONS = PermissionsConfig(
     file_edit=_located(Action.AUTO_APPROVE, Action.DENY),
     file_read=_located(Action.AUTO_APPROVE, Action.ASK_USER),
-    shell_command=_located(Action.AUTO_APPROVE, Action.DENY),
+    shell_command=LocatedPolicy(inside_worktree=Action.AUTO_APPROVE, outside_worktree=Action.DENY,
+                                project_code=Action.AUTO_APPROVE),
     network_access=_located(Action.DENY),
     install_packages=_located(Action.ASK_USER),
     mcp_tools=_located(Action.AUTO_APPROVE),
@@ -176,12 +184,31 @@ class Rule(_Strict):
         return f"{scope}: {self.match} -> {self.action.value}"
 
 
+class ShellConfig(_Strict):
+    """How shell commands are judged beyond the permissions."""
+
+    trust: list[str] = []
+    """Commands jobgov does not model that this plan (or job) trusts, by name or path glob
+    (``just``, ``golangci-lint``, ``./scripts/*.sh``): such a command is judged like the
+    project's own code, as long as everything else about it is inside and static."""
+
+    @field_validator("trust")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or name != name.strip():
+                raise ValueError(f"trust entries are command names or path globs, got {name!r}")
+        return value
+
+
 class JobConfig(_Strict):
     """Per-job overrides, merged key by key over the plan's settings."""
 
     permissions: PermissionsConfig = PermissionsConfig()
     rules: list[Rule] = []
     """Appended after the plan's rules."""
+    shell: ShellConfig = ShellConfig()
+    """Appended to the plan's trust list."""
 
 
 class EffectivePolicy(_Strict):
@@ -189,6 +216,8 @@ class EffectivePolicy(_Strict):
 
     permissions: PermissionsConfig
     rules: list[Rule] = []
+    trust: list[str] = []
+    """Unmodelled commands the plan and job trust (``shell.trust``)."""
 
     def action_for(self, category: Category, inside: bool | None) -> Action:
         """The configured action for ``category`` at that location (unknown = outside)."""
@@ -197,6 +226,17 @@ class EffectivePolicy(_Strict):
             return Action.ASK_USER
         action = located.inside_worktree if inside else located.outside_worktree
         return action or Action.ASK_USER
+
+    def project_code_action(self) -> Action:
+        """What running the project's own code gets (``shell_command.project_code``)."""
+        shell = self.permissions.shell_command
+        return (shell.project_code if shell is not None else None) or Action.AUTO_APPROVE
+
+    def trusts(self, command: str) -> bool:
+        """The trust list names ``command`` (as written, or by its basename for plain names)."""
+        base = command.rsplit("/", 1)[-1]
+        return any(fnmatchcase(command, pattern) or ("/" not in pattern and fnmatchcase(base, pattern))
+                   for pattern in self.trust)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -262,6 +302,8 @@ class PlanConfig(_Strict):
     """The plan's name (a label; the CLI's ``--plan`` decides the workflow id)."""
     permissions: PermissionsConfig = PermissionsConfig()
     rules: list[Rule] = []
+    shell: ShellConfig = ShellConfig()
+    """How shell commands are judged beyond the permissions (the trust list)."""
     jobs: dict[str, JobConfig] = {}
     approvals: ApprovalsConfig = ApprovalsConfig()
     notify: NotifyConfig = NotifyConfig()
@@ -276,11 +318,13 @@ class PlanConfig(_Strict):
         """The effective policy of ``job``: defaults, then the plan, then the job's overrides."""
         permissions = self.permissions.over(DEFAULT_PERMISSIONS)
         rules = list(self.rules)
+        trust = list(self.shell.trust)
         override = self.jobs.get(job) if job is not None else None
         if override is not None:
             permissions = override.permissions.over(permissions)
             rules += override.rules
-        return EffectivePolicy(permissions=permissions, rules=rules)
+            trust += override.shell.trust
+        return EffectivePolicy(permissions=permissions, rules=rules, trust=trust)
 
 
 # ---------------------------------------------------------------------------

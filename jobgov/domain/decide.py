@@ -46,6 +46,12 @@ def _matches(rule: Rule, operation: Operation) -> bool:
 
 def decide_operation(policy: EffectivePolicy, operation: Operation) -> Decision:
     """The decision for one operation: its category's action, then any stricter rule."""
+    if operation.unmodelled is not None and not policy.trusts(operation.unmodelled):
+        # Closed world: a command jobgov does not model is never auto-approved.
+        why = f"unknown command {operation.unmodelled!r} (jobgov does not model it; a plan can trust it)"
+        operation = operation.model_copy(update={
+            "uncertain": True, "detail": "; ".join(filter(None, [why, operation.detail])),
+        })
     if operation.uncertain:
         # Never approve what cannot be judged; a configured deny still stands.
         base = policy.action_for(operation.category, True if operation.inside is None else operation.inside)
@@ -56,6 +62,11 @@ def decide_operation(policy: EffectivePolicy, operation: Operation) -> Decision:
         reason = f"{operation.category.value}{_where(operation)}"
         if operation.detail:
             reason += f" ({operation.detail})"
+    if operation.project_code or (operation.unmodelled is not None and not operation.uncertain):
+        # The project's own code (and a trusted command) runs unread: project_code decides it.
+        project = policy.project_code_action()
+        if STRICTNESS[project] > STRICTNESS[action]:
+            action, reason = project, f"{reason} (runs the project's own code)"
     reason += f": {operation.subject}" if operation.subject else ""
     decision = Decision(action=action, category=operation.category, reason=reason, subject=operation.subject)
     for rule in policy.rules:

@@ -26,7 +26,8 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import aconnect_sse
 
-from jobgov.opencode.events import Event
+from jobgov.opencode import jsonsafe
+from jobgov.opencode.events import PROBLEM_KEY, Event
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -220,7 +221,7 @@ class AgentClient:
     @staticmethod
     def _json(response: httpx.Response) -> Any:
         try:
-            return response.json()
+            body, problem = jsonsafe.loads(response.text)
         except ValueError as exc:
             # A 200 that is not JSON is a proxy or the wrong server, not the agent.
             raise AgentHTTPError(
@@ -229,6 +230,12 @@ class AgentClient:
                 method=response.request.method,
                 path=response.request.url.path,
             ) from exc
+        if problem is not None and isinstance(body, list):
+            # Which item was damaged is unknown: every one is sent to a person.
+            for item in body:
+                if isinstance(item, dict):
+                    item[PROBLEM_KEY] = problem
+        return body
 
     async def health(self) -> dict[str, Any]:
         """``GET /global/health``: ``{"healthy": true, "version": "1.18.33"}``."""
@@ -361,10 +368,12 @@ async def _parse_events(frames: AsyncIterator[Any]) -> AsyncIterator[Event]:
         if not data or _DELTA_HEAD.match(data):
             continue
         try:
-            event = json.loads(data)
+            event, problem = jsonsafe.loads(data)
         except ValueError:
             continue  # Not ours to judge: a later opencode may send other frames.
         if isinstance(event, dict) and isinstance(event.get("type"), str):
+            if problem is not None:
+                event[PROBLEM_KEY] = problem
             if event["type"] == "message.part.delta":
                 continue
             if not isinstance(event.get("properties"), dict):

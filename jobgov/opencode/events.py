@@ -21,11 +21,18 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from jobgov.domain.asks import PermissionAsk
 from jobgov.domain.items import RepliedItem, SessionItem
+from jobgov.opencode import jsonsafe
 
 #: One opencode event: ``{"id": "evt_…", "type": "…", "properties": {…}}``.
 Event = dict[str, Any]
+
+#: The key jobgov adds to an event (or a listed ask) it could only read by changing it (too deeply
+#: nested, a number too long, invalid characters): such an ask goes to a person.
+PROBLEM_KEY = "jobgov_problem"
 
 #: Event types dropped while parsing: text chunks, many per step, no usage.
 DROPPED_TYPES = frozenset({"message.part.delta"})
@@ -68,10 +75,13 @@ def parse_line(line: str) -> Event | None:
     if text.startswith("data:"):
         text = text.removeprefix("data:").strip()
     try:
-        data: Any = json.loads(text)
+        data, problem = jsonsafe.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedLineError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-    return _inner_event(data)
+    event = _inner_event(data)
+    if event is not None and problem is not None:
+        event[PROBLEM_KEY] = problem
+    return event
 
 
 def _inner_event(data: Any) -> Event | None:
@@ -218,6 +228,28 @@ class ToolNames:
     def of(self, ask: PermissionAsk) -> str | None:
         """The name of the tool whose call raised ``ask``, if known."""
         return self._names.get(ask.tool.call_id) if ask.tool and ask.tool.call_id else None
+
+
+def read_ask(raw: dict[str, Any]) -> tuple[PermissionAsk, str | None] | None:
+    """An ask from opencode's JSON, and why it cannot be judged (``None``: it can).
+
+    A request jobgov could only read by changing it, or whose fields have the wrong types,
+    still names an ask to answer: it is returned with the problem, and a person decides it.
+    ``None`` when it does not even name an ask id and a session (nothing can answer it).
+    """
+    props = dict(raw)
+    problem = props.pop(PROBLEM_KEY, None)
+    try:
+        return PermissionAsk.model_validate(props), problem if isinstance(problem, str) else None
+    except ValidationError as exc:
+        ask_id, session_id, permission = props.get("id"), props.get("sessionID"), props.get("permission")
+        if not (isinstance(ask_id, str) and ask_id and isinstance(session_id, str) and session_id):
+            return None
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        name = permission if isinstance(permission, str) and permission else "unknown"
+        ask = PermissionAsk.model_validate({"id": ask_id, "sessionID": session_id, "permission": name[:200]})
+        return ask, f"the request is malformed ({where}: {first['msg']})"
 
 
 def message_events(messages: list[dict[str, Any]], session_id: str) -> Iterator[Event]:

@@ -137,6 +137,8 @@ CONDA_VALUE_OPTS = frozenset("-n --name -p --prefix --cwd".split())
 #: command -> (subcommand that runs a command, option words that take a value)
 RUNNERS: dict[str, tuple[str, frozenset[str]]] = {
     "uv": ("run", UV_VALUE_OPTS),
+    "pnpm": ("exec", frozenset({"-C", "--dir", "--filter", "-F"})),
+    "yarn": ("exec", frozenset({"--cwd"})),
     "poetry": ("run", frozenset({"-C", "--directory", "-P", "--project"})),
     "pipenv": ("run", frozenset()),
     "pdm": ("run", frozenset({"-p", "--project"})),
@@ -203,7 +205,7 @@ _NPM_INSTALL = _either(
 _JS_NETWORK = _sub(*"publish unpublish login logout adduser whoami view v info show search s "
                    "outdated audit ping deprecate dist-tag owner access token star unstar team org "
                    "hook profile".split(), "npm publish", "npm login", "npm info", "npm audit")
-_PYTHON_INSTALL = _sub("install")
+_PYTHON_INSTALL = _sub("install", "wheel")
 _CONDA = _sub("install", "create", "update", "upgrade", "env create", "env update")
 
 INSTALL: dict[str, Rule] = {
@@ -214,6 +216,8 @@ INSTALL: dict[str, Rule] = {
     "npx": _has_operand, "bunx": _has_operand, "pnpx": _has_operand, "uvx": _has_operand,
     "deno": _sub("install", "i", "add"),
     "pip": _PYTHON_INSTALL, "pip-sync": lambda ops, args: True, "easy_install": _has_operand,
+    # tox and nox build environments and install packages into them before running anything.
+    "tox": lambda ops, args: True, "nox": lambda ops, args: True,
     "ensurepip": lambda ops, args: True,
     "uv": _either(_sub("pip install", "pip sync", "add", "sync", "tool install", "tool run",
                        "tool upgrade", "python install"), _uv_run_with),

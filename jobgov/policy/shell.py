@@ -41,12 +41,17 @@ import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 from jobgov.policy import commands
+from jobgov.policy.model import Judgement, Stdin, judge
+from jobgov.policy.model_tables import MODEL
+from jobgov.policy.pipes import fill_appended
+from jobgov.policy.shellrules import HIDDEN, assignments, evaluated
 from jobgov.policy.shellwords import (
     HARMLESS,
     Dir,
     Word,
     arg_path,
     change_dir,
+    expand_braces,
     flatten,
     node_text,
     peel,
@@ -75,6 +80,12 @@ class Segment:
     #: Some argument is only known at run time: an expansion other than a leading
     #: ``~``/``$HOME``, or arguments appended by ``xargs`` / ``find -exec``.
     dynamic_args: bool = False
+    #: What the command model makes of it (``None`` for a bare redirect with no command).
+    judgement: Judgement | None = None
+    #: The wrappers it runs through that jobgov does not model (``busybox``, ``strace`` ...).
+    odd_wrappers: tuple[str, ...] = ()
+    #: The command whose output is this one's input (the previous stage of its pipe).
+    feeder: Segment | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +98,18 @@ class ShellAnalysis:
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
 _MAX_DEPTH = 8
+#: Past these sizes a command line is "too complex to judge" (ask-user), so that every decision
+#: takes bounded time whatever the input.
+MAX_COMMAND_CHARS = 100_000
+MAX_SEGMENTS = 256
+#: The only wrappers whose command is judged as if it ran alone; any other wrapper is unknown.
+WRAPPERS_MODELLED = frozenset({"env", "timeout", "nice", "nohup", "time", "stdbuf", "command", "builtin",
+                               "exec", "sudo", "doas", "ionice", "unbuffer"})
 _REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _OWN_SCOPE = frozenset({"subshell", "command_substitution", "process_substitution", "function_definition"})
 _BUILTINS = frozenset({"test_command", "declaration_command", "unset_command"})
 _REMOTE_SYNTAX = frozenset({"scp", "rsync", "sftp", "git", "ssh", "rclone"})
+
 
 #: Marks stdin redirected from a file (``sh < script.sh``): a script we cannot read.
 _FROM_FILE = Word("<file>")
@@ -129,6 +148,9 @@ class _Analyzer:
         self.errors: list[str] = []
         self._src = b""
         self._depth = 0
+        #: The segment whose output feeds the stage being walked (``None``: not in a pipe).
+        self._producer: Segment | None = None
+        self._piped = False
 
     def error(self, message: str) -> None:
         if message not in self.errors:
@@ -146,8 +168,13 @@ class _Analyzer:
         if bad is not None:
             row, col = bad.start_point
             self.error(f"{prefix}syntax error at line {row + 1}, column {col + 1}")
-        for name in _loader_assignments(root):
-            self.error(f"{prefix}sets {name}, which changes what the commands run")
+        for name, known in assignments(root):
+            if known:
+                self.error(f"{prefix}sets {name}, which changes what the commands run")
+            else:
+                self.error(f"{prefix}sets {name}, a variable jobgov does not know (it may change what runs)")
+        for problem in evaluated(root):
+            self.error(f"{prefix}{problem}")
         saved, self._src = self._src, src
         self._depth += 1
         try:
@@ -158,6 +185,9 @@ class _Analyzer:
 
     def walk(self, node: Node, cwd: Dir) -> Dir:
         """Walk ``node`` starting in ``cwd``; return the directory it leaves behind."""
+        if len(self.segments) >= MAX_SEGMENTS:
+            self.error(f"too complex to judge: more than {MAX_SEGMENTS} commands")
+            return cwd  # past the cap nothing more is read: the answer is already ask-user
         kind = node.type
         if kind == "command":
             return self._command(node, cwd, [], node.end_byte)
@@ -241,13 +271,21 @@ class _Analyzer:
         """
         *stages, last = node.named_children
         after = cwd
-        for i, stage in enumerate(stages):
-            body = stage.child_by_field_name("body") if stage.type == "redirected_statement" else None
-            if i == 0 and body is not None and body.type == "list":
-                after = cwd = self.walk(stage, cwd)
-            else:
-                self.walk(stage, cwd)
-        self._carry(last, cwd, redirects, stmt)
+        saved = self._producer, self._piped
+        try:
+            for i, stage in enumerate(stages):
+                mark = len(self.segments)
+                body = stage.child_by_field_name("body") if stage.type == "redirected_statement" else None
+                if i == 0 and body is not None and body.type == "list":
+                    after = cwd = self.walk(stage, cwd)
+                else:
+                    self.walk(stage, cwd)
+                # The next stage reads what this one's last command writes.
+                self._producer = self.segments[-1] if len(self.segments) > mark else None
+                self._piped = True
+            self._carry(last, cwd, redirects, stmt)
+        finally:
+            self._producer, self._piped = saved
         return after
 
     def _command(self, node: Node, cwd: Dir, outer: list[Node], end: int) -> Dir:
@@ -256,13 +294,17 @@ class _Analyzer:
             self.walk(child, cwd)
         words: list[Word] = []
         redirects = list(outer)
-        for child in node.children:
+        children = node.children
+        for k, child in enumerate(children):
+            if child.type == "number" and k + 1 < len(children) and children[k + 1].type in _REDIRECTS \
+                    and child.end_byte == children[k + 1].start_byte:
+                continue  # `bash 0<<<'...'`: the number is the redirect's descriptor, not an argument
             if child.type in _REDIRECTS:
                 redirects.append(child)
             elif child.type == "command_name":
                 words += [read_word(c) for c in child.children[:1] if not c.is_missing]
             elif child.is_named and child.type != "variable_assignment":
-                words.append(read_word(child))
+                words += expand_braces(child) or [read_word(child)]
         refs, extra, stdin = self._redirects(redirects)
         text = self._src[node.start_byte : end].decode(errors="replace")
         return self._simple(words + extra, text, cwd, refs, stdin)
@@ -353,16 +395,30 @@ class _Analyzer:
         self._emit(node_text(node), words, cwd, paths)
 
     def _emit(self, text: str, core: list[Word], cwd: Dir, paths: list[PathRef],
-              wrappers: tuple[str, ...] = (), appended: bool = False) -> None:
+              wrappers: tuple[str, ...] = (), appended: bool = False, stdin: Stdin = "none",
+              producer: Segment | None = None) -> None:
+        if len(self.segments) >= MAX_SEGMENTS:
+            self.error(f"too complex to judge: more than {MAX_SEGMENTS} commands")
+            return
         argv = tuple(w.text for w in core)
         install, network = commands.classify(argv)
+        judgement = None
+        if core:
+            words = fill_appended(core, producer) if appended else list(core)
+            judgement = judge(words, stdin, MODEL)
+            # The install and network tables also read the command without its options
+            # (``pip --timeout 60 install x``, ``git -C . push``).
+            plain_install, plain_network = commands.classify(judgement.plain)
+            install = install or plain_install
+            network = (network or plain_network) and not install
+        odd = tuple(w for w in wrappers if w not in WRAPPERS_MODELLED)
         self.segments.append(Segment(
             text, argv, cwd.path, tuple(paths), install, network, cwd.dynamic, wrappers,
-            appended or any(w.dynamic for w in core[1:]),
+            appended or any(w.dynamic for w in core[1:]), judgement, odd, self._producer if self._piped else None,
         ))
 
     def _simple(self, words: list[Word], text: str, cwd: Dir, refs: list[PathRef],
-                stdin: Word | None, appended: bool = False) -> Dir:
+                stdin: Word | None, appended: bool = False, producer: Segment | None = None) -> Dir:
         """Emit the segment(s) of one simple command; return the directory after it."""
         if not words:
             if refs:
@@ -379,9 +435,14 @@ class _Analyzer:
         else:
             remote = name in _REMOTE_SYNTAX
             paths = [ref for w in words if all(w is not n for n in peeled.skip) if (ref := arg_path(w, remote))]
-        self._emit(text, core, local, paths + refs, tuple(peeled.wrappers), appended)
+        fed: Stdin = ("file" if stdin is _FROM_FILE else "heredoc" if stdin is not None
+                      else "pipe" if self._piped else "none")
+        self._emit(text, core, local, paths + refs, tuple(peeled.wrappers), appended, fed, producer)
+        this = self.segments[-1] if self.segments else None
         for start, end, more in commands.spawned([w.text for w in core]):
-            self._simple(core[start:end], text, local, [], None, more)
+            # xargs runs its payload on what the pipe brings; find -exec on what find finds.
+            feeder = self._producer if name == "xargs" else this
+            self._simple(core[start:end], text, local, [], None, more, feeder)
         for source, what in peeled.scripts:
             if appended and source is not None and "{}" in source.text:  # find/xargs fill in `{}`
                 source = Word(source.text, dynamic=True)
@@ -398,30 +459,6 @@ class _Analyzer:
             self.source(source.text, cwd, what)
 
 
-#: Variables that decide which program or code a command runs: setting them (``PATH=./bin tool``,
-#: ``export LD_PRELOAD=...``, ``env BASH_ENV=x bash``) makes the command line impossible to judge.
-_LOADER_VARIABLES = frozenset({
-    "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH",
-    "BASH_ENV", "ENV", "PROMPT_COMMAND", "IFS", "PYTHONPATH", "PYTHONSTARTUP", "NODE_OPTIONS", "PERL5OPT",
-    "PERL5LIB", "RUBYOPT", "RUBYLIB", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "SHELLOPTS", "BASHOPTS",
-})  # fmt: skip
-_ASSIGNED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\+?=")
-
-
-def _loader_assignments(root: Node) -> list[str]:
-    """Names of loader variables assigned anywhere in the tree (prefix, ``export``, ``env`` argument)."""
-    found: list[str] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type in ("variable_assignment", "word"):
-            match = _ASSIGNED.match(node_text(node))
-            if match is not None and match.group(1) in _LOADER_VARIABLES and match.group(1) not in found:
-                found.append(match.group(1))
-        stack.extend(node.children)
-    return found
-
-
 def analyze(command: str) -> ShellAnalysis:
     """Split ``command`` into the simple commands it would run.
 
@@ -435,6 +472,18 @@ def analyze(command: str) -> ShellAnalysis:
     """
     if not command.strip():
         return ShellAnalysis(error="empty command")
+    if len(command) > MAX_COMMAND_CHARS:
+        return ShellAnalysis(error=f"too complex to judge: longer than {MAX_COMMAND_CHARS:,} characters")
+    if "\x00" in command:
+        return ShellAnalysis(error="the command holds a NUL byte, which bash cannot pass on")
+    hidden = HIDDEN.search(command)
+    if hidden is not None:
+        return ShellAnalysis(error=f"the command holds an invisible or control character (U+{ord(hidden.group()):04X}) "
+                                   "that can hide what runs")
+    try:
+        command.encode()
+    except UnicodeEncodeError:
+        return ShellAnalysis(error="the command holds characters that are not valid Unicode")
     analyzer = _Analyzer()
     try:
         analyzer.source(command, Dir())

@@ -27,7 +27,7 @@ from tree_sitter import Node
 from jobgov.policy import commands
 from jobgov.policy.argv import Ref
 
-PathKind = Literal["arg", "redirect-write", "redirect-read", "cd"]
+PathKind = Literal["arg", "redirect-write", "redirect-read", "cd", "read", "write", "delete", "program"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,10 @@ class PathRef:
     #: The word holds an expansion other than a leading ``~`` or ``$HOME``/``${HOME}``
     #: (``$X/y``, ``$(pwd)/z``): its location cannot be known statically.
     dynamic: bool = False
+    #: The word is a glob: it names every path it matches (expanded when judged).
+    glob: bool = False
+    #: The command follows symlinks below this path (``grep -R``, ``find -L``).
+    follow: bool = False
 
 
 _WORDS = frozenset({
@@ -54,6 +58,10 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
 _GLOB = re.compile(r"(?<!\\)[*?[]")
+_STACK_TILDE = re.compile(r"~([+-]|[+-]?\d)")
+#: Words whose braces jobgov expands itself (no quotes, escapes or expansions in them).
+_BRACE_WORD = re.compile(r"[A-Za-z0-9_./:@%+=,{}*?\[\]-]+")
+_BRACE_LIMIT = 256
 _ANSI_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.S)
 _ANSI = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
@@ -98,7 +106,9 @@ def read_word(node: Node, leading: bool = True) -> Word:
     kind, text = node.type, node_text(node)
     if kind == "word":
         unescaped = _ESCAPE.sub(lambda m: "" if m.group(1) == "\n" else m.group(1), text)
-        return Word(unescaped, dynamic=_is_brace(text), glob=bool(_GLOB.search(text)))
+        # ``~+``, ``~-`` and ``~N`` are the directory stack ($PWD, $OLDPWD ...): known only at run time.
+        stack_tilde = leading and bool(_STACK_TILDE.match(text))
+        return Word(unescaped, dynamic=_is_brace(text) or stack_tilde, glob=bool(_GLOB.search(text)))
     if kind == "raw_string":
         return Word(text[1:-1])
     if kind == "ansi_c_string":
@@ -135,6 +145,83 @@ def _string(node: Node, leading: bool) -> Word:
         pos = end
     parts.append(_DQ_ESCAPE.sub(r"\1", raw[pos:-1].decode(errors="replace")))
     return Word("".join(parts).replace("\\\n", ""), dynamic)
+
+
+def expand_braces(node: Node) -> list[Word] | None:
+    """Bash's brace expansion of a plain word (``src/{a,b}.py``, ``x{1..3}``), done statically.
+
+    ``None`` when the word has no braces to expand, or braces jobgov does not expand (quotes,
+    escapes or expansions inside, more than a few hundred results): it then stays dynamic.
+    """
+    text = node_text(node)
+    if not _plain_parts(node) or not _is_brace(text) or not _BRACE_WORD.fullmatch(text):
+        return None
+    try:
+        words = _braces(text)
+    except ValueError:
+        return None
+    if words == [text]:
+        return None
+    return [Word(w, glob=bool(_GLOB.search(w))) for w in words]
+
+
+def _plain_parts(node: Node) -> bool:
+    """The word is made only of unquoted literal pieces (tree-sitter splits ``a{b,c}`` into several)."""
+    if node.type in ("word", "number", "brace_expression"):
+        return all(_plain_parts(child) for child in node.children) if node.type == "brace_expression" else True
+    if node.type == "concatenation":
+        return all(_plain_parts(child) for child in node.children)
+    return node.type in ("{", "}", "..", ",")
+
+
+def _braces(text: str) -> list[str]:
+    """Expand the first brace group of ``text`` (then the rest, recursively); ValueError past the limit."""
+    depth, start = 0, -1
+    for i, ch in enumerate(text):
+        if ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                inner = text[start + 1 : i]
+                options = _brace_options(inner)
+                if options is None:
+                    rest = _braces(text[i + 1 :])
+                    return [text[: i + 1] + r for r in rest]
+                out: list[str] = []
+                for option in options:
+                    for tail in _braces(option + text[i + 1 :]):
+                        out.append(text[:start] + tail)
+                        if len(out) > _BRACE_LIMIT:
+                            raise ValueError("too many")
+                return out
+    return [text]
+
+
+def _brace_options(inner: str) -> list[str] | None:
+    """The alternatives of one brace group: ``a,b`` or a sequence ``1..3``/``a..e``; ``None``: not one."""
+    seq = re.fullmatch(r"(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?|([A-Za-z])\.\.([A-Za-z])", inner)
+    if seq:
+        if seq.group(4):
+            a, b = ord(seq.group(4)), ord(seq.group(5))
+            return [chr(c) for c in (range(a, b + 1) if a <= b else range(a, b - 1, -1))]
+        a, b, step = int(seq.group(1)), int(seq.group(2)), abs(int(seq.group(3) or 1)) or 1
+        if abs(b - a) // step > _BRACE_LIMIT:
+            raise ValueError("too many")
+        return [str(n) for n in (range(a, b + 1, step) if a <= b else range(a, b - 1, -step))]
+    parts, depth, current = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += ch == "{"
+        depth -= ch == "}"
+        current += ch
+    parts.append(current)
+    return parts if len(parts) > 1 else None
 
 
 def flatten(node: Node) -> list[Word]:
@@ -275,7 +362,12 @@ def peel(words: list[Word], cwd: Dir, stdin: Word | None) -> Peeled:
             peeled.scripts.append((join_words(core, *unwrapped.script), core[0].text))
             peeled.skip += core[index:end]
             return peeled
-        peeled.wrappers.append(commands.command_name(core[0].text))
+        name = commands.command_name(core[0].text)
+        own = [w.text for w in core[1 : unwrapped.command]]
+        if name == "sudo" and any(o in ("-A", "--askpass") or (o[:1] == "-" and o[1:2] != "-" and "A" in o)
+                                  for o in own):
+            name = "sudo -A"  # runs the askpass program named by the environment: not a plain sudo
+        peeled.wrappers.append(name)
         peeled.skip += [w for w in core[1 : unwrapped.command] if _ASSIGNMENT.match(w.text)]
         peeled.core = core[unwrapped.command :]
         peeled.skip.append(peeled.core[0])

@@ -261,8 +261,11 @@ def test_setting_loader_variables_is_never_auto_approved(tree: dict[str, Path], 
 
 
 def test_ordinary_assignments_are_fine(tree: dict[str, Path]) -> None:
-    assert decide(ask("bash", command="FOO=1 CC=clang make"), tree) is A
+    assert decide(ask("bash", command="CI=1 NODE_ENV=test make"), tree) is A
+    assert decide(ask("bash", command="foo=1 bar=2 make"), tree) is A  # shell variables
     assert decide(ask("bash", command='git commit -m "PATH=x"'), tree) is A
+    # Closed world: a variable a tool may read to pick a program (CC) is not known to be harmless.
+    assert decide(ask("bash", command="CC=clang make"), tree) is ASK
 
 
 _SHELLISH = "abcdefghijklmnopqrstuvwxyz -_=./~$'\"`|&;<>(){}[]*?!#\\\n\t0123456789"

@@ -26,8 +26,6 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from jobgov.domain import budget
 from jobgov.domain.asks import NormalizedAsk, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetState
@@ -40,6 +38,7 @@ from jobgov.opencode.events import (
     ToolNames,
     ends_run,
     message_events,
+    read_ask,
     replied_item,
     session_item,
     session_of,
@@ -287,12 +286,13 @@ class EventStreamConsumer:
     async def _on_event(self, event: Event) -> None:
         kind = event["type"]
         if kind == "permission.asked":
-            try:
-                ask = PermissionAsk.model_validate(event["properties"])
-            except ValidationError as exc:
-                self._log.error("stream %s: unreadable permission.asked: %s", self._input.session_id, exc)
+            read = read_ask(event["properties"])
+            if read is None:
+                self._log.error("stream %s: a permission.asked names no ask id and session; it cannot be "
+                                "answered", self._input.session_id)  # fmt: skip
                 return
-            await self._handle_ask(ask, stale=ask.id in self._cancelled)
+            ask, problem = read
+            await self._handle_ask(ask, stale=ask.id in self._cancelled, problem=problem)
         elif kind == "permission.replied":
             self._outbox.append(replied_item(event))
         elif kind in ("message.part.updated", "message.updated"):
@@ -331,12 +331,19 @@ class EventStreamConsumer:
     def _holding(self) -> bool:
         return self._input.hold or budget.holds(self._budget)
 
-    async def _handle_ask(self, ask: PermissionAsk, *, stale: bool) -> None:
-        """Record an ask for the workflow and, when the policy alone decides it, apply that."""
+    async def _handle_ask(self, ask: PermissionAsk, *, stale: bool, problem: str | None = None) -> None:
+        """Record an ask for the workflow and, when the policy alone decides it, apply that.
+
+        ``problem``: the ask could not be read as sent (too deeply nested, malformed ...): a person decides.
+        """
         if ask.session_id != self._input.session_id or ask.id in self._decided or ask.id in self._handled:
             return
         tool_name = self._tools.of(ask)
-        normalized = self._normalize(ask, tool_name)
+        if problem is not None:
+            self._log.warning("stream %s: ask %s %s; a person decides it", self._input.session_id, ask.id, problem)
+            normalized = unjudgeable(ask, self._input.worktree, problem)
+        else:
+            normalized = self._normalize(ask, tool_name)
         if stale:
             self._outbox.append(AskItem(ask=normalized, tool_name=tool_name, stale=True))
             self._handled.add(ask.id)
@@ -359,7 +366,7 @@ class EventStreamConsumer:
             return normalize(ask, self._input.worktree, tool_name=tool_name)
         except Exception as exc:  # noqa: BLE001 - never guess: an ask we cannot read goes to a person
             self._log.exception("stream %s: cannot normalise ask %s", self._input.session_id, ask.id)
-            return unjudgeable(ask, self._input.worktree, exc)
+            return unjudgeable(ask, self._input.worktree, f"{type(exc).__name__}: {exc}")
 
     async def _apply(self, request_id: str, verdict: Verdict) -> None:
         """Reply to the agent; on repeated failure, resynchronise (the ask will be re-handled)."""
@@ -398,16 +405,18 @@ class EventStreamConsumer:
             self._log.warning("stream %s: GET /permission answered 400 (a webfetch ask is pending); "
                               "asks made while disconnected are not recovered", sid)  # fmt: skip
         pending: list[PermissionAsk] = []
+        problems: dict[str, str | None] = {}
         for raw in listed or []:
             if raw.get("sessionID") != sid:
                 continue
-            try:
-                ask = PermissionAsk.model_validate(raw)
-            except ValidationError as exc:
-                self._log.error("stream %s: unreadable pending permission: %s", sid, exc)
+            read = read_ask(raw)
+            if read is None:
+                self._log.error("stream %s: a pending permission names no ask id; it cannot be answered", sid)
                 continue
+            ask, problem = read
             if ask.id not in self._decided and ask.id not in self._handled:
                 pending.append(ask)
+                problems[ask.id] = problem
                 self._known.add(ask.id)
         status = (await self._agent.session_status()).get(sid) or {"type": "idle"}
         busy = status.get("type") in ("busy", "retry")
@@ -421,7 +430,7 @@ class EventStreamConsumer:
             call = ask.tool.call_id if ask.tool else ""
             # A tool that already finished (an abort ends it as "error") is not waiting.
             stale = not busy or tool_states.get(call) in DONE_TOOL_STATES or ask.id in self._cancelled
-            await self._handle_ask(ask, stale=stale)
+            await self._handle_ask(ask, stale=stale, problem=problems.get(ask.id))
         await self._flush()
         self.progress.reconciles += 1
 

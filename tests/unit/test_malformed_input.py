@@ -1,0 +1,126 @@
+"""No input from the agent or a user crashes or stalls the judge: malformed requests go to a person."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from jobgov.cli import app
+from jobgov.configfile import parse_plan_config
+from jobgov.domain.asks import Category
+from jobgov.domain.items import AskItem
+from jobgov.opencode import jsonsafe
+from jobgov.opencode.client import AgentClient, _parse_events
+from jobgov.opencode.events import PROBLEM_KEY, read_ask
+from jobgov.temporal.activities.consumer import EventStreamConsumer
+from jobgov.temporal.payloads import EventBatch, StreamInput
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE = "7" * 5_000
+
+
+def test_deep_json_is_read_with_its_deep_part_cut_off() -> None:
+    value, problem = jsonsafe.loads('{"a": ' + DEEP + ', "b": "kept]"}')
+    assert problem is not None and "nested more than" in problem
+    assert value["b"] == "kept]"
+    depth, node = 0, value["a"]
+    while isinstance(node, list) and node:
+        node, depth = node[0], depth + 1
+    assert node is None and depth < jsonsafe.MAX_DEPTH
+
+
+def test_huge_numbers_and_lone_surrogates_are_kept_as_text() -> None:
+    value, problem = jsonsafe.loads('{"n": ' + HUGE + "}")
+    assert problem is not None and value["n"] == HUGE
+    value, problem = jsonsafe.loads('{"s": "\\ud800x", "\\udc00": 1}')
+    assert problem is not None and value == {"s": "\ufffdx", "\ufffd": 1}
+    json.dumps(value).encode()  # re-encodes: it can travel in a workflow signal
+    assert jsonsafe.loads('{"ok": "\\ud83d\\ude00"}') == ({"ok": "\U0001f600"}, None)
+
+
+def test_ordinary_json_is_untouched() -> None:
+    assert jsonsafe.loads('{"a": [1, 2, {"b": null}]}') == ({"a": [1, 2, {"b": None}]}, None)
+    with pytest.raises(ValueError):
+        jsonsafe.loads("{not json")
+
+
+async def test_the_event_stream_marks_what_it_had_to_change() -> None:
+    async def frames() -> AsyncIterator[Any]:
+        yield SimpleNamespace(data=json.dumps({"type": "permission.asked", "properties": {"id": "p", "n": 1}}))
+        yield SimpleNamespace(data='{"type": "permission.asked", "properties": {"id": "q", "deep": ' + DEEP + "}}")
+        yield SimpleNamespace(data="{broken")
+
+    events = [event async for event in _parse_events(frames())]
+    assert [e["properties"]["id"] for e in events] == ["p", "q"]
+    assert PROBLEM_KEY not in events[0] and "nested" in events[1][PROBLEM_KEY]
+
+
+def test_a_malformed_ask_is_still_an_ask_with_its_problem() -> None:
+    ask, problem = read_ask({"id": "p", "sessionID": "s", "permission": "bash", "patterns": 5}) or (None, None)
+    assert ask is not None and ask.id == "p" and problem is not None and "patterns" in problem
+    ask, problem = read_ask({"id": "p", "sessionID": "s", "permission": "bash", PROBLEM_KEY: "is nested"}) or (
+        None, None)
+    assert ask is not None and problem == "is nested" and PROBLEM_KEY not in ask.model_dump(by_alias=True)
+    assert read_ask({"sessionID": "s", "permission": "bash"}) is None  # no id: nothing can answer it
+
+
+async def test_the_stream_sends_a_malformed_ask_to_a_person(tmp_path: Path) -> None:
+    sent: list[EventBatch] = []
+
+    async def send(batch: EventBatch) -> None:
+        sent.append(batch)
+
+    policy = parse_plan_config("").policy_for(None)
+    stream_input = StreamInput(agent_url="http://127.0.0.1:9", session_id="s", worktree=str(tmp_path), policy=policy)
+    async with httpx.AsyncClient() as http:
+        consumer = EventStreamConsumer(AgentClient(http, "http://127.0.0.1:9"), stream_input, send, lambda *a: None)
+        for properties in ({"id": "p1", "sessionID": "s", "permission": "bash", "metadata": {"command": "ls"},
+                            PROBLEM_KEY: "is nested more than 64 levels deep"},
+                           {"id": "p2", "sessionID": "s", "permission": "bash", "patterns": {"not": "a list"}}):
+            await consumer._on_event({"type": "permission.asked", "properties": properties})
+        await consumer._flush()
+    asks = [item for batch in sent for item in batch.items if isinstance(item, AskItem)]
+    assert [a.ask.ask.id for a in asks] == ["p1", "p2"]
+    for item in asks:
+        assert item.auto is None  # no automatic reply: the workflow keeps it pending for a person
+        (operation,) = item.ask.operations
+        assert operation.uncertain and operation.category is Category.OTHER
+        assert "jobgov cannot judge this ask" in operation.detail
+    EventBatch.model_validate_json(sent[0].model_dump_json())  # it travels as a signal
+
+
+@pytest.mark.parametrize(("request_text", "message"), [
+    ('{"id": "p", "sessionID": "s", "permission": "bash", "metadata": ' + DEEP + "}", "nested more than"),
+    ('{"id": "p", "sessionID": "s", "permission": "bash", "metadata": {"n": ' + HUGE + "}}", "number too long"),
+    ('{"id": "p", "sessionID": "s", "permission": "bash", "patterns": 5}', "patterns"),
+    ('{"id": "p", "sessionID": "s", "permission": "bash", "metadata": {"command": "\\ud800"}}', "not valid Unicode"),
+    ("[1, 2]", "expected a JSON object"),
+])
+def test_policy_check_refuses_malformed_requests_with_exit_2(tmp_path: Path, request_text: str, message: str) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(request_text)
+    result = CliRunner().invoke(app, ["policy", "check", "--worktree", str(tmp_path), str(request)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and str(request) in result.output
+
+
+def test_policy_check_explains_every_segment(tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    command = "ls && cat ../x && python3 -c 'print(1)'"
+    request.write_text(json.dumps({"id": "p", "sessionID": "s", "permission": "bash",
+                                   "metadata": {"command": command}}))
+    result = CliRunner().invoke(app, ["policy", "check", "--worktree", str(tmp_path), str(request)])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    rows = {row["text"]: row for row in decision["segments"]}
+    assert rows["ls"]["action"] == "auto-approve" and rows["ls"]["location"] == "inside"
+    assert rows["cat ../x"]["location"] == "outside" and rows["cat ../x"]["action"] == "deny"
+    assert "program text" in rows["python3 -c print(1)"]["reason"]
+    assert decision["action"] == "deny"
