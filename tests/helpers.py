@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -9,3 +10,26 @@ ROOT = Path(__file__).resolve().parents[1]
 #: protocol notes; kept inside the repository so a fresh clone tests itself.
 OPENCODE_FIXTURES = ROOT / "tests" / "fixtures" / "opencode"
 CAPTURES = OPENCODE_FIXTURES / "captures"
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The worktree ``wt`` (with ``src/`` and ``escape`` -> ``outside/``) and the agent's ``home``."""
+
+    wt: Path
+    outside: Path
+    home: Path
+
+
+def make_tree(root: Path) -> Tree:
+    """A worktree with a symlink ``escape`` to a sibling ``outside/``, and a sibling ``home``."""
+    wt, outside, home = root / "wt", root / "outside", root / "home"
+    (wt / "src").mkdir(parents=True)
+    (wt / "src" / "a.py").write_text("print('hello')\n")
+    outside.mkdir()
+    (outside / "secret").write_text("s3cret\n")
+    home.mkdir()
+    (home / ".bashrc").write_text("# rc\n")
+    (wt / "escape").symlink_to(outside, target_is_directory=True)
+    return Tree(wt=wt, outside=outside, home=home)
+

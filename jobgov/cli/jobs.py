@@ -22,15 +22,15 @@ from rich.text import Text
 
 from jobgov import names
 from jobgov.cli._common import fail, load_config_or_exit, print_json
-from jobgov.client.api import (
+from jobgov.client import (
     InputError,
     JobGovClient,
     JobGovError,
+    JobsOverview,
     build_job_input,
     check_name,
     default_actor,
 )
-from jobgov.client.overview import JobsOverview
 from jobgov.configfile import ConfigError
 from jobgov.domain.budget import BudgetView
 from jobgov.temporal.payloads import JobStatus, PlanStatus

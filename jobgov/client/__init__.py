@@ -6,20 +6,16 @@ modules); the CLI is a thin layer over it.
 
 from __future__ import annotations
 
-from jobgov.client.api import (
-    DEFAULT_ADDRESS,
+from jobgov.client.api import DEFAULT_ADDRESS, JobGovClient, build_job_input, check_name, default_actor
+from jobgov.client.errors import (
     AlreadyRunningError,
     InputError,
-    JobGovClient,
     JobGovError,
     NoAnswerError,
     NotFoundError,
     RejectedError,
     UnreachableError,
-    build_job_input,
-    check_name,
     connect_error_reason,
-    default_actor,
 )
 from jobgov.client.overview import JobOverview, JobsOverview, PlanTotals
 

@@ -50,6 +50,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from jobgov import names
 
 # Re-exported: the overview models are part of the client API (``from jobgov.client import JobOverview``).
+from jobgov.client.errors import (
+    AlreadyRunningError,
+    InputError,
+    JobGovError,
+    NoAnswerError,
+    NotFoundError,
+    RejectedError,
+    UnreachableError,
+    connect_error_reason,
+)
 from jobgov.client.overview import JobOverview as JobOverview
 from jobgov.client.overview import JobsOverview as JobsOverview
 from jobgov.client.overview import PlanTotals as PlanTotals
@@ -80,34 +90,6 @@ VISIBILITY_RETRIES = (0.3, 0.7, 0.0)
 
 _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
-
-
-class JobGovError(Exception):
-    """A runtime failure (the CLI exits 1): the message says what happened and what to do."""
-
-
-class UnreachableError(JobGovError):
-    """Temporal does not answer at the address."""
-
-
-class NotFoundError(JobGovError):
-    """No job (or plan) of that name."""
-
-
-class AlreadyRunningError(JobGovError):
-    """A job of that name is already running in the plan."""
-
-
-class RejectedError(JobGovError):
-    """The workflow rejected a decision; the message is the validator's."""
-
-
-class NoAnswerError(JobGovError):
-    """The workflow did not answer in time (usually: no worker polls its task queue)."""
-
-
-class InputError(ValueError):
-    """Bad input from the caller (the CLI exits 2)."""
 
 
 def default_actor() -> str:
@@ -500,13 +482,3 @@ def _closed_as(status: WorkflowExecutionStatus | None) -> str:
     return (status.name if status else "unknown").lower().replace("_", "-")
 
 
-def connect_error_reason(exc: BaseException) -> str:
-    """A short reason from the Temporal core's long connection errors."""
-    text = str(exc)
-    for needle, short in (("Connection refused", "connection refused"), ("dns error", "unknown host"),
-                          ("timed out", "timed out"), ("Unimplemented", "not a Temporal server")):
-        if needle in text:
-            return short
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return text.splitlines()[0][:200] if text else type(exc).__name__

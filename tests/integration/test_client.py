@@ -24,7 +24,7 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from jobgov.cli import app
-from jobgov.client.api import (
+from jobgov.client import (
     AlreadyRunningError,
     JobGovClient,
     NotFoundError,

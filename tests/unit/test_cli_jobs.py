@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from jobgov.cli import app
 from jobgov.cli import jobs as cli_jobs
-from jobgov.client.api import NotFoundError, RejectedError
+from jobgov.client import NotFoundError, RejectedError
 from jobgov.client.overview import JobOverview, JobsOverview, PlanTotals
 from jobgov.domain.asks import Category
 from jobgov.temporal.payloads import JobStatus, PlanStatus

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from jobgov.configfile import ConfigError, parse_plan_config
 from jobgov.domain.asks import Action, Category, PermissionAsk
 from jobgov.domain.decide import evaluate
 from jobgov.policy.normalize import normalize
-from tests.helpers import ROOT
+from tests.helpers import ROOT, Tree, make_tree
 
 BENIGN = ROOT / "tests" / "fixtures" / "shell" / "benign_commands.jsonl"
 #: The seed policy of the issue that asked for the closed world (and of examples/plan.yaml).
@@ -34,20 +33,9 @@ rules:
 A, ASK, D = Action.AUTO_APPROVE, Action.ASK_USER, Action.DENY
 
 
-@dataclass(frozen=True)
-class Tree:
-    wt: Path
-    outside: Path
-    home: Path
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Tree:
-    wt, outside, home = tmp_path / "wt", tmp_path / "outside", tmp_path / "home"
-    for folder in (wt / "src", outside, home):
-        folder.mkdir(parents=True)
-    (wt / "escape").symlink_to(outside)
-    return Tree(wt, outside, home)
+    return make_tree(tmp_path)
 
 
 def judge(tree: Tree, command: str, yaml: str = SEED, job: str | None = None, permission: str = "bash",

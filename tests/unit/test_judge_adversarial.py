@@ -35,6 +35,7 @@ from jobgov.domain.asks import Action, Decision, PermissionAsk
 from jobgov.domain.config import EffectivePolicy
 from jobgov.domain.decide import evaluate
 from jobgov.policy.normalize import normalize
+from tests.helpers import Tree, make_tree
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "shell" / "adversarial.jsonl"
 
@@ -105,30 +106,9 @@ def _case_ids(cases: list[Case]) -> list[str]:
     return ids
 
 
-@dataclass(frozen=True)
-class Tree:
-    """The worktree ``wt`` (with ``src/`` and ``escape`` -> ``outside/``) and the agent's ``home``."""
-
-    wt: Path
-    outside: Path
-    home: Path
-
-
-def _build_tree(root: Path) -> Tree:
-    wt, outside, home = root / "wt", root / "outside", root / "home"
-    (wt / "src").mkdir(parents=True)
-    (wt / "src" / "a.py").write_text("print('hello')\n")
-    outside.mkdir()
-    (outside / "secret").write_text("s3cret\n")
-    home.mkdir()
-    (home / ".bashrc").write_text("# rc\n")
-    (wt / "escape").symlink_to(outside, target_is_directory=True)
-    return Tree(wt=wt, outside=outside, home=home)
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Tree:
-    return _build_tree(tmp_path)
+    return make_tree(tmp_path)
 
 
 def judge(policy: EffectivePolicy, command: str, where: Tree) -> Decision:
