@@ -47,9 +47,11 @@ from jobgov.policy.pipes import fill_appended
 from jobgov.policy.shellrules import HIDDEN, assignments, evaluated
 from jobgov.policy.shellwords import (
     HARMLESS,
+    SOURCE,
     Dir,
     Word,
     arg_path,
+    ascii_shadow,
     change_dir,
     expand_braces,
     flatten,
@@ -97,6 +99,7 @@ class ShellAnalysis:
 
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
+
 _MAX_DEPTH = 8
 #: Past these sizes a command line is "too complex to judge" (ask-user), so that every decision
 #: takes bounded time whatever the input.
@@ -118,6 +121,12 @@ _FROM_FILE = Word("<file>")
 # --- the walk ---------------------------------------------------------------------------
 
 
+def _parse(text: str) -> tuple[bytes, Node]:
+    """``text``'s bytes and tree-sitter-bash's tree of them, parsed through their ASCII shadow."""
+    raw, shadow = ascii_shadow(text)
+    return raw, _PARSER.parse(shadow).root_node
+
+
 def _first_error(node: Node) -> Node | None:
     """The first ERROR or MISSING node under ``node``, if any."""
     if node.type == "ERROR" or node.is_missing:
@@ -134,7 +143,7 @@ def _matching_paren(text: str, start: int, tries: int = 64) -> int | None:
     """
     end = text.find(")", start)
     for _ in range(tries):
-        if end < 0 or not _PARSER.parse(text[start:end].encode()).root_node.has_error:
+        if end < 0 or not _parse(text[start:end])[1].has_error:
             return end if end >= 0 else None
         end = text.find(")", end + 1)
     return None
@@ -162,24 +171,25 @@ class _Analyzer:
         if self._depth > _MAX_DEPTH:
             self.error(f"{prefix}commands nested too deeply")
             return
-        src = text.encode()
-        root = _PARSER.parse(src).root_node
-        bad = _first_error(root)
-        if bad is not None:
-            row, col = bad.start_point
-            self.error(f"{prefix}syntax error at line {row + 1}, column {col + 1}")
-        for name, known in assignments(root):
-            if known:
-                self.error(f"{prefix}sets {name}, which changes what the commands run")
-            else:
-                self.error(f"{prefix}sets {name}, a variable jobgov does not know (it may change what runs)")
-        for problem in evaluated(root):
-            self.error(f"{prefix}{problem}")
+        src, root = _parse(text)
         saved, self._src = self._src, src
+        token = SOURCE.set(src)  # every node text below is read from these bytes
         self._depth += 1
         try:
+            bad = _first_error(root)
+            if bad is not None:
+                row, col = bad.start_point
+                self.error(f"{prefix}syntax error at line {row + 1}, column {col + 1}")
+            for name, known in assignments(root):
+                if known:
+                    self.error(f"{prefix}sets {name}, which changes what the commands run")
+                else:
+                    self.error(f"{prefix}sets {name}, a variable jobgov does not know (it may change what runs)")
+            for problem in evaluated(root):
+                self.error(f"{prefix}{problem}")
             self.walk(root, cwd)
         finally:
+            SOURCE.reset(token)
             self._src = saved
             self._depth -= 1
 

@@ -126,5 +126,6 @@ def _mentions_variable(node: Node) -> bool:
 
 #: Characters that display as nothing (or move the cursor) and so can hide part of a command:
 #: C0 controls but tab and newline, DEL, C1 controls, zero-width and bidirectional controls.
-HIDDEN = re.compile("[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+HIDDEN = re.compile("[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+                    "\U000e0000-\U000e0fff]")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -80,9 +81,37 @@ class Word:
     glob: bool = False
 
 
+#: The bytes being parsed as written. The parser is given them with every non-ASCII byte replaced
+#: by ``x`` (see :func:`ascii_shadow`), so node texts are read from here, by position.
+SOURCE: ContextVar[bytes | None] = ContextVar("jobgov_shell_source", default=None)
+
+
+def ascii_shadow(text: str) -> tuple[bytes, bytes]:
+    """``text`` as UTF-8, and the same bytes with each non-ASCII byte replaced by ``x``.
+
+    tree-sitter-bash's scanner passes code points to ``<ctype.h>`` functions that index a
+    256-entry table: a large code point reads far outside it and can crash the process. Bash
+    itself treats every non-ASCII byte as part of a word, so the shadow parses into the same
+    tree, with the same byte positions, and no code point above 127 ever reaches the scanner.
+    """
+    raw = text.encode()
+    return raw, raw.translate(_SHADOW)
+
+
+_SHADOW = bytes(b if b < 0x80 else ord("x") for b in range(256))
+
+
+def node_bytes(node: Node) -> bytes:
+    """The bytes of ``node`` as written (not as shadowed)."""
+    source = SOURCE.get()
+    if source is None:
+        return node.text or b""
+    return source[node.start_byte : node.end_byte]
+
+
 def node_text(node: Node) -> str:
     """The source text of ``node``."""
-    return (node.text or b"").decode(errors="replace")
+    return node_bytes(node).decode(errors="replace")
 
 
 def _is_brace(unquoted: str) -> bool:
@@ -130,7 +159,7 @@ def read_word(node: Node, leading: bool = True) -> Word:
 
 def _string(node: Node, leading: bool) -> Word:
     """A double-quoted string: text between the parts is literal (with ``\\`` escapes)."""
-    raw, base = node.text or b"", node.start_byte
+    raw, base = node_bytes(node), node.start_byte
     parts: list[str] = []
     dynamic, pos = False, 1
     for child in node.named_children:

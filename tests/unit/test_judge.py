@@ -270,3 +270,28 @@ def test_writing_a_hard_linked_file_is_not_provably_inside(tree: Tree) -> None:
 ])
 def test_pathological_commands_fail_closed(tree: Tree, command: str) -> None:
     assert judge(tree, command)[0] is not A
+
+
+def test_no_character_reaches_the_shell_parsers_scanner_unsafely(tree: Tree) -> None:
+    """tree-sitter-bash 0.25.1's scanner indexes a 256-entry ``<ctype.h>`` table with code points: in
+    ``${`` contexts a large one (``:${`` + U+9FFFF, ``${#){`` + U+E01AE) crashed the process now and
+    then. The parser is given an ASCII shadow of the command; words keep their real text."""
+    import random
+    import subprocess
+    import sys
+
+    rng = random.Random(7)
+    prefixes = [":${", "${#){", "cd \U0001f3fb${", "-;\u00e1${\t[", "x=${", "echo ${a:-"]
+    cases = [p + chr(rng.randrange(0x80, 0x110000) | 1) for p in prefixes for _ in range(300)]
+    cases = [c for c in cases if not 0xD800 <= ord(c[-1]) <= 0xDFFF]
+    code = ("import sys\nfrom jobgov.policy.shell import analyze\n"
+            "for line in sys.stdin.read().split('\\0'): analyze(line)\nprint('done')\n")
+    for _ in range(3):  # the crash depended on the memory layout: try a few processes
+        done = subprocess.run([sys.executable, "-c", code], input="\0".join(cases), capture_output=True,
+                              text=True, cwd=ROOT, check=False)
+        assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-500:]
+    from jobgov.policy.shell import analyze
+
+    (segment,) = analyze("echo h\u00e9llo > src/\u00fc.txt").segments
+    assert segment.argv == ("echo", "h\u00e9llo") and segment.paths[0].raw == "src/\u00fc.txt"
+    assert judge(tree, "echo " + chr(0xE0041))[0] is not A  # a tag character: invisible
