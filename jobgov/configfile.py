@@ -9,11 +9,13 @@ file without guessing. The schema itself is pure data in
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -71,10 +73,56 @@ def parse_plan_config(text: str, source: str = "<config>") -> PlanConfig:
     if not isinstance(document, dict):
         kind = "a list" if isinstance(document, list) else f"{type(document).__name__} {document!r}"
         raise ConfigError(f"{source}:1: (top level): expected a mapping of sections, got {kind}")
+    plain = _plain(document)
+    problems = [_where(source, document, loc) + ": unknown key" for loc in unknown_keys(PlanConfig, plain)]
     try:
-        return PlanConfig.model_validate(_plain(document))
+        config = PlanConfig.model_validate(plain)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(source, document, exc)) from None
+        problems.append(_format_errors(source, document, exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
+
+
+def _where(source: str, document: Any, loc: tuple[int | str, ...]) -> str:
+    line = _line_of(document, loc)
+    return f"{source}:{line}: {'.'.join(str(p) for p in loc)}" if line else f"{source}: {'.'.join(map(str, loc))}"
+
+
+def unknown_keys(model: Any, data: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[int | str, ...]]:
+    """Keys of ``data`` that ``model`` (a pydantic type, possibly nested in lists, dicts, unions)
+    does not have, as locations. The models ignore unknown fields on the wire, so that workers of
+    different versions interoperate; a person's config file is read strictly instead."""
+    origin, args = typing.get_origin(model), typing.get_args(model)
+    if origin is typing.Annotated:
+        yield from unknown_keys(args[0], data, loc)
+    elif origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if _is_model(arg) and isinstance(data, dict):
+                yield from unknown_keys(arg, data, loc)
+                return
+    elif origin in (list, tuple) and isinstance(data, list) and args:
+        for index, item in enumerate(data):
+            yield from unknown_keys(args[0], item, (*loc, index))
+    elif origin is dict and isinstance(data, dict) and len(args) == 2:
+        for key, item in data.items():
+            yield from unknown_keys(args[1], item, (*loc, key))
+    elif _is_model(model) and isinstance(data, dict):
+        fields = model.model_fields
+        if "root" in fields and issubclass(model, RootModel):
+            yield from unknown_keys(fields["root"].annotation, data, loc)
+            return
+        names = set(fields) | {f.alias for f in fields.values() if f.alias}
+        for key, item in data.items():
+            if key not in names:
+                yield (*loc, key)
+            else:
+                field = fields.get(key) or next(f for f in fields.values() if f.alias == key)
+                yield from unknown_keys(field.annotation, item, (*loc, key))
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _plain(node: Any) -> Any:

@@ -50,7 +50,7 @@ _Tokens = Annotated[int, Field(gt=0)]
 class BudgetLimit(BaseModel):
     """A spending limit: USD, tokens, or both."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     usd: _Usd | None = None
     """The most the job (or plan) may cost, in USD; no USD limit when omitted."""
@@ -73,7 +73,7 @@ class BudgetLimitOverride(BaseModel):
     ``usd: null`` (or ``tokens: null``) removes that limit for the job.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     usd: _Usd | None = None
     tokens: _Tokens | None = None
@@ -88,7 +88,7 @@ class BudgetLimitOverride(BaseModel):
 class BudgetConfig(BaseModel):
     """The ``budget:`` section of a plan config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     job: BudgetLimit | None = None
     """The limit of each job of the plan."""
@@ -109,7 +109,7 @@ class BudgetConfig(BaseModel):
 class BudgetWarning(BaseModel):
     """A warning threshold newly reached."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     dimension: Dimension
     threshold: float
@@ -121,7 +121,7 @@ class BudgetWarning(BaseModel):
 class BudgetOutcome(BaseModel):
     """What one spending update newly caused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     warnings: list[BudgetWarning] = []
     """Thresholds crossed by this update, by dimension then threshold."""
@@ -136,7 +136,7 @@ class BudgetOutcome(BaseModel):
 class BudgetState(BaseModel):
     """Spending against one limit, and what has already been reported."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     limit: BudgetLimit | None = None
     spent_usd: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
@@ -286,7 +286,7 @@ def raise_limit(state: BudgetState, add_usd: float | None = None, add_tokens: in
 class BudgetView(BaseModel):
     """A budget as shown to people (job status, plan status)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     limit: BudgetLimit | None
     spent_usd: float

@@ -42,7 +42,7 @@ def _parse_action(value: object) -> Action:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class LocatedPolicy(_Strict):

@@ -17,7 +17,7 @@ from jobgov.domain.usage import CostRecord, StepUsage
 
 
 class _Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
 class AskItem(_Item):

@@ -47,7 +47,7 @@ class TokenCounts(BaseModel):
     ``input`` excludes cache reads and writes; ``output`` excludes reasoning.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     input: int = Field(default=0, ge=0)
     """Prompt tokens that were neither read from nor written to a cache."""
@@ -110,7 +110,7 @@ class TokenCounts(BaseModel):
 class StepUsage(BaseModel):
     """One model call, as reported by its step-finish part."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     part_id: str = Field(min_length=1)
     """The step-finish part's id: the step's identity."""
@@ -131,7 +131,7 @@ class StepUsage(BaseModel):
 class CostRecord(BaseModel):
     """The USD cost jobgov assigns to one step, and where it came from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     part_id: str = Field(min_length=1)
     session_id: str = Field(min_length=1)
@@ -150,7 +150,7 @@ class CostRecord(BaseModel):
 class UsageTotals(BaseModel):
     """Totals over a set of steps (one session, or the whole ledger)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     tokens: TokenCounts = TokenCounts()
     steps: int = 0
@@ -174,7 +174,7 @@ _Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 class ModelPrice(BaseModel):
     """The price of one model, in USD per million tokens."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     input: _Price
     """Prompt tokens that were neither read from nor written to a cache."""

@@ -20,9 +20,13 @@ from jobgov.domain.usage import CostRecord, StepUsage, TokenCounts
 
 
 class Message(BaseModel):
-    """Base of every recorded shape of jobgov's Temporal layer."""
+    """Base of every recorded shape of jobgov's Temporal layer.
 
-    model_config = ConfigDict(extra="forbid")
+    Fields this version does not know are ignored, so that a newer client or worker talking to
+    an older one (and the reverse, with every new field defaulted) works during a rolling deploy.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class JobState(StrEnum):
