@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 #: How long running activities get to finish after a shutdown starts. The stream activity
 #: runs for the job's life; it is cancelled and Temporal retries it when a worker is back.
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
+#: Jobs one worker governs at once by default (Temporal's default of 100 activity slots was taken
+#: whole by 100 jobs' streams, and their replies waited behind them).
+DEFAULT_MAX_JOBS = 1000
+#: Activity slots beyond the streams, for short calls.
+CALL_SLOTS = 200
 
 
 async def connect_worker_client(address: str | None = None, namespace: str = "default") -> Client:
@@ -58,6 +63,7 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     on_ready: Callable[[Worker], None] | None = None,
+    max_jobs: int = DEFAULT_MAX_JOBS,
 ) -> None:
     """Run a jobgov worker until cancelled, ``stop`` is set, or SIGINT/SIGTERM arrives.
 
@@ -69,6 +75,9 @@ async def run_worker(
         stop: Set it to shut the worker down.
         handle_signals: Stop on SIGINT and SIGTERM (only possible in the main thread).
         on_ready: Called with the worker once it runs.
+        max_jobs: How many jobs' event streams this worker holds at once. Each running job holds
+            one activity slot for its stream, for its whole life; :data:`CALL_SLOTS` more slots are
+            kept for the short calls (replies, prompts, notifications).
     """
     if isinstance(client_or_address, Client):
         client = _with_plugin(client_or_address)
@@ -82,7 +91,7 @@ async def run_worker(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
-    worker = Worker(client, task_queue=task_queue,
+    worker = Worker(client, task_queue=task_queue, max_concurrent_activities=max_jobs + CALL_SLOTS,
                     graceful_shutdown_timeout=timedelta(seconds=GRACEFUL_SHUTDOWN_SECONDS))
     running = asyncio.create_task(worker.run(), name=f"jobgov-worker-{task_queue}")
     stopping = asyncio.create_task(stop.wait(), name="jobgov-worker-stop")

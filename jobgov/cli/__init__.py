@@ -34,6 +34,8 @@ def worker(
     address: jobs.AddressOpt = None,
     namespace: jobs.NamespaceOpt = "default",
     task_queue: TaskQueueOpt = "jobgov",
+    max_jobs: Annotated[int, typer.Option("--max-jobs", min=1, envvar="JOBGOV_MAX_JOBS",
+                                          help="Jobs whose event streams this worker holds at once.")] = 1000,
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
@@ -42,7 +44,7 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_worker(address, namespace or "default", task_queue))
+        asyncio.run(run_worker(address, namespace or "default", task_queue, max_jobs=max_jobs))
     except JobGovError as exc:
         fail(str(exc), jobs.EXIT_RUNTIME)
 

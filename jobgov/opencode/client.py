@@ -56,14 +56,22 @@ _DELTA_HEAD = re.compile(r'^\{(?:"id":"[^"]*",)?"type":"message\.part\.delta"')
 _BODY_LIMIT = 2000
 
 
-def new_http_client() -> httpx.AsyncClient:
+#: Connections kept per client for short calls (replies, prompts, aborts, session reads).
+CALL_POOL = 100
+
+
+def new_http_client(pool: int | None = CALL_POOL) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` suited to :class:`AgentClient`: no retries, no redirects.
+
+    Args:
+        pool: The most connections it opens at once (``None``: no limit, for long-lived streams).
 
     The caller owns it and must ``aclose()`` it.
     """
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool or CALL_POOL, 20))
     return httpx.AsyncClient(
         # retries=0 is httpx's default; spelled out because Temporal must own retries.
-        transport=httpx.AsyncHTTPTransport(retries=0),
+        transport=httpx.AsyncHTTPTransport(retries=0, limits=limits),
         timeout=DEFAULT_TIMEOUT,
         follow_redirects=False,
     )

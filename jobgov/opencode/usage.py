@@ -109,8 +109,13 @@ class UsageLedger(BaseModel):
     """Assistant messages seen, by message id."""
     costs: dict[str, CostRecord] = {}
     """The current cost record of each priced step, by part id."""
-    pending: list[str] = []
-    """Part ids with no cost record, or one made before their model was known."""
+    pending: dict[str, None] = {}
+    """Part ids with no cost record, or one made before their model was known (ordered, as a set)."""
+    running: dict[str, tuple[Decimal, int]] = {}
+    """Per session: USD of its cost records and tokens of its steps, kept as they change, so that
+    the stream learns a session's spending in constant time per step (see :meth:`spend`)."""
+    by_message: dict[str, list[str]] = {}
+    """Part ids of each message's steps: the steps a late ``message.updated`` gives its model to."""
     invalid_events: int = 0
     """Step-finish events that could not be read (counted, not applied)."""
 
@@ -146,7 +151,10 @@ class UsageLedger(BaseModel):
                 }
             )
         self.steps[step.part_id] = step
-        self.pending.append(step.part_id)
+        usd, tokens = self.running.get(step.session_id, (_ZERO, 0))
+        self.running[step.session_id] = (usd, tokens + step.tokens.total)
+        self.pending[step.part_id] = None
+        self.by_message.setdefault(step.message_id, []).append(step.part_id)
         return [step]
 
     def _learn_message(self, properties: Mapping[str, Any]) -> None:
@@ -172,8 +180,9 @@ class UsageLedger(BaseModel):
         if message.model_id is None:
             return
         # Steps that arrived before their message: give them the model now.
-        for part_id, step in self.steps.items():
-            if step.message_id != message_id or step.model_id is not None:
+        for part_id in self.by_message.get(message_id, ()):
+            step = self.steps[part_id]
+            if step.model_id is not None:
                 continue
             self.steps[part_id] = step.model_copy(
                 update={
@@ -182,8 +191,7 @@ class UsageLedger(BaseModel):
                     "time": step.time if step.time is not None else message.created,
                 }
             )
-            if part_id not in self.pending:
-                self.pending.append(part_id)
+            self.pending[part_id] = None
 
     def pending_pricing(self) -> list[StepUsage]:
         """Steps to price: never priced, or priced before their model was known."""
@@ -215,8 +223,15 @@ class UsageLedger(BaseModel):
         self.costs[record.part_id] = record
         if (record.provider_id, record.model_id) == (step.provider_id, step.model_id):
             # Priced as the model the step now has; a stale record stays pending.
-            self.pending = [p for p in self.pending if p != record.part_id]
-        return step_delta(previous.usd if previous is not None else None, step, record.usd)
+            self.pending.pop(record.part_id, None)
+        delta = step_delta(previous.usd if previous is not None else None, step, record.usd)
+        usd, tokens = self.running.get(step.session_id, (_ZERO, 0))
+        self.running[step.session_id] = (usd + delta.usd, tokens)
+        return delta
+
+    def spend(self, session_id: str) -> tuple[Decimal, int]:
+        """USD and tokens of one session so far: what :meth:`totals` adds up, without the walk."""
+        return self.running.get(session_id, (_ZERO, 0))
 
     def session_ids(self) -> list[str]:
         """Sessions with an assistant message or a step, in first-seen order."""

@@ -66,6 +66,28 @@ async def test_lazy_http_client_is_created_once_and_closed() -> None:
     assert first.is_closed
 
 
+async def test_the_plugin_opens_and_closes_the_clients_with_the_worker() -> None:
+    from jobgov.temporal.plugin import JobGovPlugin
+
+    plugin = JobGovPlugin()
+    acts = plugin.agent_activities
+    async with plugin._running(), plugin._running():
+        calls, streams = acts._client(), acts._stream_client()
+        # Streams hold a connection for a job's life: they never share the calls' pool.
+        assert calls is not streams and not calls.is_closed
+    assert calls.is_closed and streams.is_closed
+
+
+async def test_a_client_given_to_the_plugin_is_left_open() -> None:
+    from jobgov.temporal.plugin import JobGovPlugin
+
+    async with httpx.AsyncClient() as mine:
+        plugin = JobGovPlugin(http=mine)
+        async with plugin._running():
+            assert plugin.agent_activities.http is mine
+        assert not mine.is_closed
+
+
 async def test_agent_calls() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         route = (request.method, request.url.path)

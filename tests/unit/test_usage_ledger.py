@@ -396,3 +396,18 @@ def test_any_subsequence_counts_each_step_once(events: list[Event]) -> None:
     distinct = {e["properties"]["part"]["id"] for e in events if extract_step(e) is not None}
     assert ledger.totals().steps == len(distinct)
     assert ledger.totals().cost_usd == sum((ledger.costs[p].usd for p in distinct), Decimal(0))
+
+
+def test_running_spend_equals_the_totals_walk() -> None:
+    """``spend`` is kept as steps and prices arrive; it always equals what ``totals`` adds up."""
+    ledger = UsageLedger()
+    for path in CAPTURE_FILES:
+        events, _, _ = read_events(path.read_text().splitlines())
+        for event in events:
+            ledger.add_event(event)
+            for step in ledger.pending_pricing():
+                ledger.record_cost(price_step(step, CAPTURE_PRICING))
+            for session_id in ledger.session_ids():
+                totals = ledger.totals(session_id)
+                assert ledger.spend(session_id) == (totals.cost_usd, totals.tokens.total)
+    assert ledger.session_ids()

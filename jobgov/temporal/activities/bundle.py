@@ -62,10 +62,14 @@ class AgentActivities:
     ) -> None:
         self._http = http
         self._owns_http = http is None
+        # The event streams hold one connection each for a job's whole life: they get a client of
+        # their own, without a pool limit, so that they never make a reply or a prompt wait for a
+        # connection (with one shared pool, 100 jobs took its 100 connections).
+        self._streams_http: httpx.AsyncClient | None = http
         self._users = 0
         self.settings = settings = settings or AgentSettings()
         self.calls = AgentCalls(self._client)
-        self.stream = StreamActivity(self._client, settings.stream, settings.signal_attempts)
+        self.stream = StreamActivity(self._stream_client, settings.stream, settings.signal_attempts)
         self.notifier = Notifier(
             self._client,
             WebhookSettings(settings.webhook_timeout, settings.webhook_attempts, settings.webhook_backoff),
@@ -84,6 +88,11 @@ class AgentActivities:
         if self._http is None:
             self._http = new_http_client()
         return self._http
+
+    def _stream_client(self) -> httpx.AsyncClient:
+        if self._streams_http is None:
+            self._streams_http = new_http_client(pool=None)
+        return self._streams_http
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -107,10 +116,13 @@ class AgentActivities:
         ]
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this object created it."""
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        """Close the HTTP clients if this object created them."""
+        if not self._owns_http:
+            return
+        for client in (self._http, self._streams_http):
+            if client is not None:
+                await client.aclose()
+        self._http = self._streams_http = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

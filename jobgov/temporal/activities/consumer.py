@@ -322,10 +322,10 @@ class EventStreamConsumer:
             # input.budget already counts the steps the workflow received from earlier
             # generations, and reconcile feeds those steps to this fresh ledger again:
             # add only what this session's ledger has beyond what the workflow counted.
-            totals = self._ledger.totals(self._input.session_id)
+            spent_usd, spent_tokens = self._ledger.spend(self._input.session_id)
             base = self._input.budget
-            extra_usd = max(totals.cost_usd - base.spent_usd, Decimal(0))
-            extra_tokens = max(totals.tokens.total - base.spent_tokens, 0)
+            extra_usd = max(spent_usd - base.spent_usd, Decimal(0))
+            extra_tokens = max(spent_tokens - base.spent_tokens, 0)
             self._budget, _ = budget.apply(base, extra_usd, extra_tokens)
 
     def _holding(self) -> bool:
