@@ -50,8 +50,9 @@ class JobInput(Message):
     config: PlanConfig = PlanConfig()
     search_attributes: bool = True
     """Upsert jobgov's search attributes (off for servers that lack them, e.g. the time-skipping server)."""
-    continue_as_new_after: int = Field(default=10_000, ge=100)
-    """History events after which the workflow continues as new (well under Temporal's 50k limit)."""
+    continue_as_new_after: int = Field(default=4_000, ge=100)
+    """History events after which the workflow continues as new (or sooner, when the server
+    suggests it). Well under 10,000, so that a burst of events never takes a run past it."""
     carry: JobCarry | None = None
 
     @model_validator(mode="after")
@@ -199,6 +200,10 @@ class StreamInput(Message):
     """The job budget as the workflow last saw it; asks are held once it is exceeded."""
     decided: list[str] = Field(default_factory=list)
     """Ask ids the workflow has already decided or cancelled: never decide them again."""
+    decided_through: str | None = None
+    """And every ask id at or before this one."""
+    counted_through: str | None = None
+    """Steps at or before this part id were counted: they are not forwarded again."""
     generation: int = 0
 
 

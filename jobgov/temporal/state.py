@@ -120,7 +120,10 @@ class JobCarry(Message):
     """Resumed: only the continued run's own "busy" (or a live ask) counts as work."""
     counted: dict[str, Decimal] = {}
     """USD of every counted step by part id: a replayed or duplicated event never counts twice,
-    and a step re-priced once its model is known changes the total by the difference only."""
+    and a step re-priced once its model is known changes the total by the difference only.
+    Across continue-as-new only the newest are carried, the rest under ``counted_through``."""
+    counted_through: str | None = None
+    """Every step whose part id sorts at or before this was counted (see jobgov.domain.watermark)."""
     recent_steps: list[StepRecord] = []
     """The newest steps with their prices (older ones stay in history)."""
     tokens: TokenCounts = TokenCounts()
@@ -132,7 +135,10 @@ class JobCarry(Message):
     warnings: list[str] = []
     pending: dict[str, PendingAsk] = {}
     decided: list[str] = []
-    """Ask ids decided or cancelled: never decided again."""
+    """Ask ids decided or cancelled: never decided again (the newest; older ones under
+    ``decided_through``)."""
+    decided_through: str | None = None
+    """Every ask whose id sorts at or before this was decided or cancelled."""
     decisions: list[DecisionRecord] = []
     grants: list[Grant] = []
     plan_hold: str | None = None

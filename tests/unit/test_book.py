@@ -265,3 +265,46 @@ def test_an_idle_before_any_work_does_not_end_the_job() -> None:
     assert b.s.state is JobState.RUNNING
     b.on_batch(batch(step_item("p1", "0.01"), SessionItem(status="idle")), T0)
     assert b.s.state is JobState.COMPLETED
+
+
+def _id(prefix: str, n: int) -> str:
+    """An opencode-shaped id: ``prt_``, a fixed-width hex clock, then random-looking text."""
+    return f"{prefix}_{n:012x}Ab3dEf6hIj7kLm"
+
+
+def test_a_long_job_carries_bounded_state_and_never_counts_twice() -> None:
+    b = book("approvals: {timeout: 10m}\n")
+    for n in range(3000):
+        b.on_batch(batch(step_item(_id("prt", n), "0.001", tokens=10),
+                         ask_item(_id("per", n), auto=Action.AUTO_APPROVE)), T0)
+    b.on_batch(batch(ask_item(_id("per", 3000), category=Category.INSTALL_PACKAGES, subject="npm i x")), T0)
+    for n in range(200):
+        b.warn(f"warning {n}")
+    assert b.s.steps == 3000 and b.s.tokens.total == 30000
+    carry = b.compacted()
+    assert len(carry.model_dump_json()) < 64 * 1024
+    assert len(carry.counted) <= 256 and len(carry.decided) <= 256 + 1 and len(carry.warnings) <= 20
+
+    # The next run of the job, fed everything again (a reconnect re-reads every step and pending ask).
+    nxt = JobBook(plan="p", job="j", workflow_id="wf", agent_url="http://agent", worktree="/w",
+                  config=parse_plan_config("approvals: {timeout: 10m}\n"), carry=carry)
+    for n in range(3000):
+        assert nxt.on_batch(batch(step_item(_id("prt", n), "0.001", tokens=10),
+                                  ask_item(_id("per", n), auto=Action.AUTO_APPROVE)), T0) == []
+    assert (nxt.s.steps, nxt.s.tokens.total, nxt.s.cost_usd) == (3000, 30000, Decimal("3.000"))
+    # The ask still pending was not put under the watermark: a person can still decide it.
+    assert _id("per", 3000) in nxt.s.pending and not nxt.is_decided(_id("per", 3000))
+    nxt.validate_decision(_id("per", 3000))
+    # New steps and asks count as before.
+    nxt.on_batch(batch(step_item(_id("prt", 3001), "0.5", tokens=7)), T0)
+    assert (nxt.s.steps, nxt.s.tokens.total) == (3001, 30007)
+    assert nxt.on_batch(batch(ask_item(_id("per", 3002))), T0) == [Reply(_id("per", 3002), "once")]
+
+
+def test_a_re_priced_recent_step_still_counts_by_the_difference_after_continue_as_new() -> None:
+    b = book("")
+    b.on_batch(batch(step_item(_id("prt", 1), "0.10")), T0)
+    nxt = JobBook(plan="p", job="j", workflow_id="wf", agent_url="http://agent", worktree="/w",
+                  config=parse_plan_config(""), carry=b.compacted())
+    nxt.on_batch(batch(step_item(_id("prt", 1), "0.25")), T0)
+    assert (nxt.s.steps, nxt.s.cost_usd) == (1, Decimal("0.25"))

@@ -31,6 +31,7 @@ from jobgov.domain.asks import NormalizedAsk, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetState
 from jobgov.domain.decide import Verdict, decide
 from jobgov.domain.items import AskItem, EventItem, SessionItem, StepItem
+from jobgov.domain.watermark import covered
 from jobgov.opencode.client import AgentClient, AgentError, AgentHTTPError
 from jobgov.opencode.events import (
     DONE_TOOL_STATES,
@@ -316,7 +317,8 @@ class EventStreamConsumer:
                 continue
             cost = price_step(step, self._input.pricing)
             self._ledger.record_cost(cost)
-            self._outbox.append(StepItem(step=step, cost=cost))
+            if not covered(step.part_id, self._input.counted_through):  # the workflow counted it long ago
+                self._outbox.append(StepItem(step=step, cost=cost))
             priced = True
         if priced and self._input.budget is not None:
             # input.budget already counts the steps the workflow received from earlier
@@ -328,6 +330,9 @@ class EventStreamConsumer:
             extra_tokens = max(spent_tokens - base.spent_tokens, 0)
             self._budget, _ = budget.apply(base, extra_usd, extra_tokens)
 
+    def _is_decided(self, ask_id: str) -> bool:
+        return ask_id in self._decided or covered(ask_id, self._input.decided_through)
+
     def _holding(self) -> bool:
         return self._input.hold or budget.holds(self._budget)
 
@@ -336,7 +341,7 @@ class EventStreamConsumer:
 
         ``problem``: the ask could not be read as sent (too deeply nested, malformed ...): a person decides.
         """
-        if ask.session_id != self._input.session_id or ask.id in self._decided or ask.id in self._handled:
+        if ask.session_id != self._input.session_id or self._is_decided(ask.id) or ask.id in self._handled:
             return
         tool_name = self._tools.of(ask)
         if problem is not None:
@@ -414,7 +419,7 @@ class EventStreamConsumer:
                 self._log.error("stream %s: a pending permission names no ask id; it cannot be answered", sid)
                 continue
             ask, problem = read
-            if ask.id not in self._decided and ask.id not in self._handled:
+            if not self._is_decided(ask.id) and ask.id not in self._handled:
                 pending.append(ask)
                 problems[ask.id] = problem
                 self._known.add(ask.id)

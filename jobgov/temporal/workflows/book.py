@@ -22,6 +22,7 @@ from jobgov.domain.config import EffectivePolicy, PlanConfig
 from jobgov.domain.decide import Outcome, decide
 from jobgov.domain.items import AskItem, RepliedItem, SessionItem, StepItem
 from jobgov.domain.usage import step_delta
+from jobgov.domain.watermark import compact, covered
 from jobgov.temporal.payloads import (
     ApproveInput,
     DenyInput,
@@ -47,6 +48,12 @@ from jobgov.temporal.state import (
 _RECORDED: dict[Outcome, DecisionAction] = {"approve": "auto-approve", "deny": "deny", "grant": "grant"}
 #: Steps kept in state with their prices (all of them stay in history).
 RECENT_STEPS = 200
+#: What a continue-as-new carries of the lists that grow with the job (the rest stays in the
+#: history of earlier runs; ids go under watermarks): the carried state stays bounded.
+CARRIED_IDS = 256
+CARRIED_DECISIONS = 50
+CARRIED_STEPS = 20
+CARRIED_WARNINGS = 20
 #: Decisions kept in state (older ones stay in the history of earlier runs).
 KEPT_DECISIONS = 1000
 
@@ -104,7 +111,7 @@ class JobBook:
         self.config = config
         self.policy: EffectivePolicy = config.policy_for(job)
         self.s = carry
-        if self.s.budget.limit is None and not self.s.counted:
+        if self.s.budget.limit is None and not self.s.counted and self.s.counted_through is None:
             self.s.budget = budgets.BudgetState(limit=config.budget.for_job(job))
         self._decided = set(self.s.decided)
 
@@ -207,14 +214,16 @@ class JobBook:
         and idle arrive late, and only the continued run's own "busy" may count then.
         """
         busy = isinstance(item, SessionItem) and item.status in ("busy", "retry")
-        live_ask = isinstance(item, AskItem) and not item.stale and item.ask.ask.id not in self._decided
+        live_ask = isinstance(item, AskItem) and not item.stale and not self.is_decided(item.ask.ask.id)
         if busy or live_ask:
             self.s.seen_busy, self.s.awaiting_run = True, False
-        elif isinstance(item, StepItem) and item.step.part_id not in self.s.counted and not self.s.awaiting_run:
+        elif isinstance(item, StepItem) and not self._counted(item.step.part_id) and not self.s.awaiting_run:
             self.s.seen_busy = True
 
     def _on_step(self, item: StepItem, now: datetime) -> list[Effect]:
         part_id = item.step.part_id
+        if part_id not in self.s.counted and covered(part_id, self.s.counted_through):
+            return []  # counted in an earlier run of the job
         delta = step_delta(self.s.counted.get(part_id), item.step, item.cost.usd)
         if not delta.changes:
             return []  # a duplicate: nothing changes
@@ -249,7 +258,7 @@ class JobBook:
 
     def _on_ask(self, item: AskItem, now: datetime) -> list[Effect]:
         ask = item.ask.ask
-        if ask.id in self._decided or ask.id in self.s.pending:
+        if self.is_decided(ask.id) or ask.id in self.s.pending:
             return []
         verdict = decide(self.policy, item.ask, holding=self.holding,
                          granted=self._granted(ask.permission, ask.patterns))
@@ -340,7 +349,7 @@ class JobBook:
     # ------------------------------------------------------------------ human decisions
 
     def validate_decision(self, request_id: str) -> None:
-        if request_id in self._decided:
+        if self.is_decided(request_id):
             raise DecisionRejected(f"ask {request_id} was already decided")
         if self.finished:
             raise DecisionRejected(f"job {self.job} is {self.s.state.value}; it takes no more decisions")
@@ -460,6 +469,34 @@ class JobBook:
             lines += [f"- `{p.id}` {p.permission} `{' '.join(p.patterns)[:80]}`: {p.reason[:120]}"
                       for p in s.pending.values()]
         return "\n".join(lines)
+
+    def is_decided(self, ask_id: str) -> bool:
+        """The ask was decided or cancelled (in this run or an earlier one): never again."""
+        return ask_id in self._decided or covered(ask_id, self.s.decided_through)
+
+    def _counted(self, part_id: str) -> bool:
+        return part_id in self.s.counted or covered(part_id, self.s.counted_through)
+
+    def compacted(self) -> JobCarry:
+        """The state to carry across continue-as-new, bounded whatever the job's length.
+
+        Counted steps and decided asks keep their newest ids and a watermark for the rest (an
+        ask still pending is never put under it); decisions, recent steps and warnings keep
+        their newest entries; everything else stays in the history of this run.
+        """
+        s = self.s
+        counted, counted_through = compact(s.counted, s.counted_through, CARRIED_IDS)
+        oldest_pending = min(s.pending) if s.pending else None
+        decided, decided_through = compact(s.decided, s.decided_through, CARRIED_IDS, below=oldest_pending)
+        return s.model_copy(update={
+            "counted": {part_id: s.counted[part_id] for part_id in counted},
+            "counted_through": counted_through,
+            "decided": decided,
+            "decided_through": decided_through,
+            "decisions": s.decisions[-CARRIED_DECISIONS:],
+            "recent_steps": s.recent_steps[-CARRIED_STEPS:],
+            "warnings": s.warnings[-CARRIED_WARNINGS:],
+        })
 
     # ------------------------------------------------------------------ the workflow's bookkeeping
 

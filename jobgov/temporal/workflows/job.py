@@ -98,7 +98,7 @@ class JobWorkflow:
                 await self._stop_stream()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._drain()
-                workflow.continue_as_new(input.model_copy(update={"carry": book.s, "prompt": None}))
+                workflow.continue_as_new(input.model_copy(update={"carry": book.compacted(), "prompt": None}))
             deadline = book.next_deadline()
             timeout = max(deadline - workflow.now(), timedelta(0)) if deadline is not None else None
             try:
@@ -188,6 +188,7 @@ class JobWorkflow:
             # Only a budget whose excess holds asks matters to the activity (not one that just notifies).
             budget=book.s.budget if budgets.can_hold(book.s.budget.limit) else None,
             decided=list(book.s.decided), generation=book.s.generation,
+            decided_through=book.s.decided_through, counted_through=book.s.counted_through,
         )
 
     def _start_stream(self) -> None:
