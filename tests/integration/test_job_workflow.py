@@ -82,7 +82,9 @@ async def test_auto_decisions_ask_user_and_usage(dev_env: WorkflowEnvironment, w
 
 
 async def test_deny_with_message_and_unknown_request(dev_env: WorkflowEnvironment, worker: Worker) -> None:
-    async with FakeAgent(Scenario().bash("pip install requests").text("ok")) as agent:
+    # A second ask keeps the job running after the deny (else it may end before the last approve).
+    scenario = Scenario().bash("pip install requests").bash("pip install other").text("ok")
+    async with FakeAgent(scenario) as agent:
         handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
         ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
         with pytest.raises(WorkflowUpdateFailedError) as info:
@@ -90,12 +92,15 @@ async def test_deny_with_message_and_unknown_request(dev_env: WorkflowEnvironmen
         assert "no pending ask per_nope" in str(info.value.cause)
         await handle.execute_update(names.UPDATE_JOB_DENY, DenyInput(request_id=ask.id, by="bob", reason="vendor it"),
                                     result_type=DecisionRecord)
+        second = (await wait_for(handle, lambda s: any(p.id != ask.id for p in s.pending))).pending[0]
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await approve(handle, ask.id)  # already decided: rejected by the validator
         assert "already decided" in str(info.value.cause)
+        await approve(handle, second.id)
         result = (await handle.result()).status
     assert actions(result)[ask.id] == "reject"
-    assert agent.replies[-1].reply == "reject" and agent.replies[-1].message == "vendor it"
+    denied = next(r for r in agent.replies if r.request_id == ask.id)
+    assert denied.reply == "reject" and denied.message == "vendor it"
 
 
 async def test_always_grants_the_exact_request_for_the_job(dev_env: WorkflowEnvironment, worker: Worker) -> None:

@@ -1,10 +1,11 @@
 """Determinism: recorded histories replay against today's workflow code.
 
-``tests/histories/*.json`` were recorded from real runs (auto decisions, an
-approval, a budget pause and resume, a plan pause, continue-as-new). If a
-change to the workflows breaks replay of those histories, it would break
-running workflows in production: the change needs a patch/version gate.
-Regenerate them (only after such a gate) with ``JOBGOV_RECORD_HISTORIES=1``.
+``tests/histories/`` holds histories recorded from real runs (auto decisions, an
+approval, a budget pause and resume, a plan pause, continue-as-new) by each release:
+the top-level files by 0.1.0, each later release's in a folder named for it. If a
+change to the workflows breaks replay of any of them, it would break running
+workflows in production: the change needs a ``workflow.patched`` gate. Recordings
+are never re-recorded: ``JOBGOV_RECORD_HISTORIES=1`` adds this version's folder only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from jobgov import names
+from jobgov import __version__, names
 from jobgov.temporal.payloads import ApproveInput, JobStatus, ResumeInput
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
@@ -35,7 +36,7 @@ def _replayer() -> Replayer:
 
 
 def _recorded() -> list[Path]:
-    return sorted(HISTORIES.glob("*.json"))
+    return sorted(HISTORIES.rglob("*.json"))
 
 
 @pytest.mark.parametrize("path", _recorded(), ids=lambda p: p.stem)
@@ -63,5 +64,8 @@ async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: 
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
         if os.environ.get("JOBGOV_RECORD_HISTORIES"):
-            HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            folder = HISTORIES / __version__
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{name}.json"
+            if not target.exists():  # a release's recordings are kept as they were recorded
+                target.write_text(history.to_json())

@@ -30,7 +30,7 @@ from jobgov.domain import budget
 from jobgov.domain.asks import NormalizedAsk, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetState
 from jobgov.domain.decide import Verdict, decide
-from jobgov.domain.items import AskItem, EventItem, SessionItem, StepItem
+from jobgov.domain.items import AskItem, EventItem, RepliedItem, SessionItem, StepItem
 from jobgov.domain.watermark import covered
 from jobgov.opencode.client import AgentClient, AgentError, AgentHTTPError
 from jobgov.opencode.events import (
@@ -70,6 +70,9 @@ class StreamSettings:
     """Reconnect when no frame arrived for this long (opencode sends a heartbeat every 10 s)."""
     reply_attempts: int = 3
     """Tries to deliver an automatic reply before resynchronising through a reconnect."""
+    coalesce: float = 0.5
+    """Seconds usage updates may wait to travel with the next ask's record (one signal, not two
+    a step); a status change or an ask for a person goes at once."""
 
 
 @dataclass
@@ -101,6 +104,8 @@ class _Ended:
 
 
 _CONNECTED: Final = object()
+#: ``_next``'s answer when coalesced items have waited long enough.
+_FLUSH_DUE: Final = object()
 _Queued = Event | _Ended | object
 
 
@@ -148,6 +153,7 @@ class EventStreamConsumer:
         self._tools = ToolNames()
         self._outbox: list[EventItem] = []
         self._carry: _Ended | None = None
+        self._flush_at: float | None = None
         self._last_frame = 0.0
 
     @property
@@ -212,11 +218,17 @@ class EventStreamConsumer:
                     if isinstance(first.error, Exception):
                         raise first.error
                     return
+                if first is _FLUSH_DUE:
+                    await self._flush()
+                    continue
                 burst = [first, *self._drain(queue)]
                 for event in burst:
                     assert isinstance(event, dict)
                     await self._on_event(event)
-                await self._flush()
+                if any(not isinstance(item, StepItem | RepliedItem) for item in self._outbox):
+                    await self._flush()
+                elif self._outbox and self._flush_at is None:
+                    self._flush_at = asyncio.get_running_loop().time() + self._settings.coalesce
         finally:
             self.progress.connected = False
             reader.cancel()
@@ -259,13 +271,18 @@ class EventStreamConsumer:
             carried, self._carry = self._carry, None
             return carried
         idle = self._settings.idle_timeout
-        if idle is None:
+        if idle is None and self._flush_at is None:
             return await queue.get()
         loop = asyncio.get_running_loop()
         while True:
-            remaining = self._last_frame + idle - loop.time()
+            now = loop.time()
+            if self._flush_at is not None and now >= self._flush_at:
+                return _FLUSH_DUE
+            remaining = self._last_frame + idle - now if idle is not None else float("inf")
             if remaining <= 0:
                 raise _Resync(f"no frame for {idle:.0f}s")
+            if self._flush_at is not None:
+                remaining = min(remaining, self._flush_at - now)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation of
             # this task when the item arrives at the same moment.
             with contextlib.suppress(TimeoutError):
@@ -456,6 +473,7 @@ class EventStreamConsumer:
 
     async def _flush(self) -> None:
         """Send everything ready as one batch; kept for the next try if sending fails."""
+        self._flush_at = None
         if not self._outbox:
             return
         batch = EventBatch(generation=self._input.generation, items=list(self._outbox))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -53,6 +53,13 @@ from jobgov.temporal.workflows.book import (
 )
 from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
 
+#: workflow.patched ids: each names a change of behaviour; histories from before it replay without it.
+PATCH_BOUNDED_DRAIN = "jobgov-0.2-drain-checks-continue-as-new"
+#: From the same release on (the same patch): what the UI and the plan see of a job's spending is
+#: refreshed at most this often, its state and pending asks at once. A search-attribute upsert and
+#: a plan report for every step cost 5 history events a step.
+REFRESH_EVERY = timedelta(seconds=5)
+
 
 @workflow.defn(name=names.JOB_WORKFLOW)
 class JobWorkflow:
@@ -70,11 +77,22 @@ class JobWorkflow:
         self._stream: workflow.ActivityHandle[None] | None = None
         self._connected = False
         self._dirty = True
+        self._bounded_drain = False
+        self._shown: tuple[str, int] | None = None  # the state and pending count last upserted
+        self._shown_at: datetime | None = None
+        self._owe_show = False
+        self._reported: str | None = None  # the state last reported to the plan
+        self._reported_at: datetime | None = None
+        self._owe_report = False
+        self._continuing = False
+        self._refresher: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ main loop
 
     @workflow.run
     async def run(self, input: JobInput) -> JobResult:
+        # Runs started before this release drained without checking (their histories replay so).
+        self._bounded_drain = workflow.patched(PATCH_BOUNDED_DRAIN)
         book = self._book
         if book.s.session_id is None:
             session_id = input.session_id or await calls.create_session(
@@ -91,20 +109,21 @@ class JobWorkflow:
         self._effects.append(ReportToPlan())
 
         while True:
-            await self._drain()
+            await self._drain(whole=False)
             if book.finished:
                 break
             if continue_as_new_due(self._input.continue_as_new_after):
                 await self._stop_stream()
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self._continuing = True  # the next run reports to the plan first thing
                 await self._drain()
                 workflow.continue_as_new(input.model_copy(update={"carry": book.compacted(), "prompt": None}))
-            deadline = book.next_deadline()
+            deadline = self._next_wake()
             timeout = max(deadline - workflow.now(), timedelta(0)) if deadline is not None else None
             try:
                 await workflow.wait_condition(lambda: bool(self._effects) or self._dirty, timeout=timeout)
             except TimeoutError:
-                self._effects += book.expire(workflow.now())
+                self._wake(workflow.now())
 
         await self._stop_stream()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -120,10 +139,17 @@ class JobWorkflow:
 
     # ------------------------------------------------------------------ effects
 
-    async def _drain(self) -> None:
-        """Carry out queued effects in order, then publish state to the UI."""
+    async def _drain(self, *, whole: bool = True) -> None:
+        """Carry out queued effects in order, then publish state to the UI.
+
+        ``whole=False`` (the main loop): stop early once the run is due to continue as new. While
+        events keep arriving the queue never empties, and a run that only checked between drains
+        went thousands of events past its limit; the final drain before continuing is whole.
+        """
         async with self._lock:
             while self._effects:
+                if not whole and self._bounded_drain and continue_as_new_due(self._input.continue_as_new_after):
+                    break
                 effect = self._effects.pop(0)
                 if isinstance(effect, ReportToPlan) and any(isinstance(e, ReportToPlan) for e in self._effects):
                     continue  # only the newest cumulative report matters
@@ -150,6 +176,12 @@ class JobWorkflow:
                 kind=effect.kind, plan=book.plan, job=book.job, workflow_id=book.workflow_id,
                 message=effect.message, webhook=book.config.notify.webhook)))
         elif isinstance(effect, ReportToPlan):
+            if self._bounded_drain and (self._continuing or self._report_can_wait()):
+                self._owe_report = not self._continuing
+                if self._owe_report:
+                    self._owe()
+                return
+            self._reported, self._reported_at, self._owe_report = book.display_state().value, workflow.now(), False
             await self._call(names.ACTIVITY_REPORT_TO_PLAN, calls.report_to_plan(ReportToPlanInput(
                 plan=book.plan, budget=book.config.budget.plan, report=book.next_report())))
         elif isinstance(effect, RestartStream):
@@ -164,11 +196,45 @@ class JobWorkflow:
             workflow.logger.warning(message)
             self._book.warn(message)
 
+    def _report_can_wait(self) -> bool:
+        """The plan heard from this job a moment ago, in the same state, and has no budget for
+        the spending to cross: it can wait. A plan budget is enforced on every step's report."""
+        return (self._book.config.budget.plan is None
+                and self._reported == self._book.display_state().value and self._reported_at is not None
+                and workflow.now() - self._reported_at < REFRESH_EVERY)
+
+    def _next_wake(self) -> datetime | None:
+        """When the main loop must wake with nothing arriving: the next ask deadline."""
+        return self._book.next_deadline()
+
+    def _wake(self, now: datetime) -> None:
+        self._effects += self._book.expire(now)
+
+    def _owe(self) -> None:
+        """A refresh was held back: one timer (not one per wake-up of the loop) brings it later."""
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_later())
+
+    async def _refresh_later(self) -> None:
+        await workflow.sleep(REFRESH_EVERY)
+        if self._owe_report:
+            self._effects.append(ReportToPlan())
+        if self._owe_show:
+            self._dirty = True
+
     def _publish(self) -> None:
         book = self._book
         workflow.set_current_details(book.details_markdown())
         if not self._input.search_attributes:
             return
+        if self._bounded_drain:
+            shown = (book.display_state().value, len(book.s.pending))
+            now = workflow.now()
+            if shown == self._shown and self._shown_at is not None and now - self._shown_at < REFRESH_EVERY:
+                self._owe_show = True
+                self._owe()
+                return
+            self._shown, self._shown_at, self._owe_show = shown, now, False
         workflow.upsert_search_attributes([
             names.SA_STATE.value_set(book.display_state().value),
             names.SA_PLAN.value_set(book.plan),
