@@ -1,23 +1,45 @@
-"""Run every benchmark: ``python -m bench`` (or ``make bench``). Prints figures only."""
+"""Run every benchmark: ``python -m bench [NAME ...]`` (or ``make bench``).
+
+Prints the figures and writes them to ``bench/RESULTS.md`` with the machine they came from;
+the README shows the latest table. Benchmarks report, they never assert.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import platform
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
-from bench import decisions, judge, policy, usage
+from bench import decisions, history, judge, load, policy, usage
+
+BENCHES = {"policy": policy.run, "judge": judge.run, "usage": usage.run, "decisions": decisions.run,
+           "history": history.run, "load": load.run}
 
 
 def main() -> None:
-    which = set(sys.argv[1:]) or {"policy", "judge", "usage", "decisions"}
-    if "policy" in which:
-        policy.run()
-    if "judge" in which:
-        judge.run()
-    if "usage" in which:
-        usage.run()
-    if "decisions" in which:
-        decisions.run()
+    which = [name for name in BENCHES if name in sys.argv[1:]] or list(BENCHES)
+    sections = []
+    for name in which:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            BENCHES[name]()
+        text = out.getvalue()
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        sections.append(f"## {name}\n\n```\n{text.rstrip()}\n```\n")
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    header = f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.\n\n"
+    (Path(__file__).parent / "RESULTS.md").write_text(header + "\n".join(sections), encoding="utf-8")
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal core can abort the process at interpreter exit (a core thread releasing the GIL
+    # while Python finalizes): every environment is shut down by now, so leave without finalizing.
+    os._exit(0)
