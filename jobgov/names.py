@@ -54,6 +54,12 @@ def plan_workflow_id(plan: str) -> str:
     return f"jobgov/{plan}"
 
 
+# workflow.patched ids: each gates a change of workflow behaviour, so that histories recorded before
+# it replay without it. Never reused, never removed while such histories may still run.
+PATCH_0_2 = "jobgov-0.2-drain-checks-continue-as-new"
+"""0.2: the main loop's drain stops when continue-as-new is due; search attributes and plan
+reports refresh on a state change or at most every few seconds."""
+
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")
 SA_PLAN = SearchAttributeKey.for_keyword("JobGovPlan")

@@ -34,6 +34,7 @@ def test_constants() -> None:
         "SIGNAL_PLAN_JOB_REPORT": "jobgov.plan.job_report",
         "UPDATE_PLAN_RESUME": "resume",
         "QUERY_PLAN_STATUS": "status",
+        "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
     }
 
 

@@ -53,9 +53,7 @@ from jobgov.temporal.workflows.book import (
 )
 from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
 
-#: workflow.patched ids: each names a change of behaviour; histories from before it replay without it.
-PATCH_BOUNDED_DRAIN = "jobgov-0.2-drain-checks-continue-as-new"
-#: From the same release on (the same patch): what the UI and the plan see of a job's spending is
+#: From release 0.2 on (names.PATCH_0_2): what the UI and the plan see of a job's spending is
 #: refreshed at most this often, its state and pending asks at once. A search-attribute upsert and
 #: a plan report for every step cost 5 history events a step.
 REFRESH_EVERY = timedelta(seconds=5)
@@ -92,7 +90,7 @@ class JobWorkflow:
     @workflow.run
     async def run(self, input: JobInput) -> JobResult:
         # Runs started before this release drained without checking (their histories replay so).
-        self._bounded_drain = workflow.patched(PATCH_BOUNDED_DRAIN)
+        self._bounded_drain = workflow.patched(names.PATCH_0_2)
         book = self._book
         if book.s.session_id is None:
             session_id = input.session_id or await calls.create_session(
