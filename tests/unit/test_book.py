@@ -27,10 +27,10 @@ from jobgov.temporal.payloads import (
     ResumeInput,
 )
 from jobgov.temporal.state import JobCarry, JobState
-from jobgov.temporal.workflows.book import (
+from jobgov.temporal.workflows.book import JobBook
+from jobgov.temporal.workflows.effects import (
     Abort,
     DecisionRejected,
-    JobBook,
     Notify,
     Prompt,
     Reply,

@@ -11,7 +11,6 @@ the workflow thin and lets every rule be unit-tested without Temporal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -29,7 +28,6 @@ from jobgov.temporal.payloads import (
     EventBatch,
     JobStatus,
     KillInput,
-    NotifyKind,
     PlanHold,
     PlanJobReport,
     ResumeInput,
@@ -42,6 +40,16 @@ from jobgov.temporal.state import (
     JobState,
     PendingAsk,
     StepRecord,
+)
+from jobgov.temporal.workflows.effects import (
+    Abort,
+    DecisionRejected,
+    Effect,
+    Notify,
+    Prompt,
+    Reply,
+    ReportToPlan,
+    RestartStream,
 )
 
 #: How a decision the policy made alone (or through a grant) is recorded.
@@ -56,49 +64,6 @@ CARRIED_STEPS = 20
 CARRIED_WARNINGS = 20
 #: Decisions kept in state (older ones stay in the history of earlier runs).
 KEPT_DECISIONS = 1000
-
-
-# Effects: what the workflow must do after a change. Plain data, executed in order.
-
-
-@dataclass(frozen=True)
-class Reply:
-    request_id: str
-    reply: Literal["once", "reject"]
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class Abort:
-    pass
-
-
-@dataclass(frozen=True)
-class Prompt:
-    text: str
-
-
-@dataclass(frozen=True)
-class Notify:
-    kind: NotifyKind
-    message: str
-
-
-@dataclass(frozen=True)
-class ReportToPlan:
-    pass
-
-
-@dataclass(frozen=True)
-class RestartStream:
-    """The stream activity's inputs changed (hold, budget): start a new generation."""
-
-
-Effect = Reply | Abort | Prompt | Notify | ReportToPlan | RestartStream
-
-
-class DecisionRejected(ValueError):
-    """A human decision that cannot apply (unknown ask, not paused, ...): rejected by the validator."""
 
 
 class JobBook:

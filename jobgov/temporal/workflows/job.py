@@ -41,10 +41,10 @@ from jobgov.temporal.payloads import (
 )
 from jobgov.temporal.state import DecisionRecord, JobCarry
 from jobgov.temporal.workflows import calls
-from jobgov.temporal.workflows.book import (
+from jobgov.temporal.workflows.book import JobBook
+from jobgov.temporal.workflows.effects import (
     Abort,
     Effect,
-    JobBook,
     Notify,
     Prompt,
     Reply,
