@@ -10,6 +10,17 @@ ROOT = Path(__file__).resolve().parents[1]
 #: protocol notes; kept inside the repository so a fresh clone tests itself.
 OPENCODE_FIXTURES = ROOT / "tests" / "fixtures" / "opencode"
 CAPTURES = OPENCODE_FIXTURES / "captures"
+SHELL_FIXTURES = ROOT / "tests" / "fixtures" / "shell"
+#: The seed policy the closed-world judge is measured under (that of examples/plan.yaml).
+SEED_POLICY = """
+permissions:
+  file_edit: {inside_worktree: auto-approve, outside_worktree: deny}
+  shell_command: {inside_worktree: auto-approve, outside_worktree: ask-user}
+  network_access: deny
+  install_packages: ask-user
+rules:
+  - {category: shell_command, match: "git push*", action: deny}
+"""
 
 
 @dataclass(frozen=True)

@@ -35,18 +35,11 @@ from jobgov.domain.asks import Action, Decision, PermissionAsk
 from jobgov.domain.config import EffectivePolicy
 from jobgov.domain.decide import evaluate
 from jobgov.policy.normalize import normalize
-from tests.helpers import Tree, make_tree
+from tests.helpers import SEED_POLICY, SHELL_FIXTURES, Tree, make_tree
 
-CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "shell" / "adversarial.jsonl"
+CORPUS = SHELL_FIXTURES / "adversarial.jsonl"
 
-POLICY_YAML = """\
-permissions:
-  file_edit: {inside_worktree: auto-approve, outside_worktree: deny}
-  shell_command: {inside_worktree: auto-approve, outside_worktree: ask-user}
-  network_access: deny
-  install_packages: ask-user
-rules:
-  - {category: shell_command, match: "git push*", action: deny}
+POLICY_YAML = SEED_POLICY + """\
 jobs:
   net-ok:
     permissions:
