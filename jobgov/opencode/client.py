@@ -50,9 +50,9 @@ STREAM_CONNECT_TIMEOUT: Final = 10.0
 
 # Deltas (text chunks) are most of a stream's volume and carry nothing jobgov uses:
 # recognise them from the frame's head without parsing the JSON. opencode serialises
-# ``{"id":…,"type":…`` in that order without spaces; anything else is parsed and
+# ``{"id":…,"type":…`` in that order, compact or spaced; anything else is parsed and
 # filtered by type.
-_DELTA_HEAD = re.compile(r'^\{(?:"id":"[^"]*",)?"type":"message\.part\.delta"')
+_DELTA_HEAD = re.compile(r'\s*\{\s*(?:"id"\s*:\s*"[^"\\]*"\s*,\s*)?"type"\s*:\s*"message\.part\.delta"')
 _BODY_LIMIT = 2000
 
 

@@ -2,8 +2,8 @@
 
 opencode's events and API answers carry text the model wrote (tool arguments), so
 they can hold anything: JSON nested deeper than the decoder's recursion limit,
-integers longer than Python converts, lone surrogates that cannot be encoded again
-(a workflow signal carrying one would fail for ever). :func:`loads` always returns a
+integers longer than Python converts (kept as their digits), lone surrogates that
+cannot be encoded again (a workflow signal carrying one would fail for ever). :func:`loads` always returns a
 value that can be re-encoded, and says what it had to change; the stream then sends
 such an ask to a person instead of judging it.
 """
@@ -16,8 +16,6 @@ from typing import Any
 
 #: Deeper values are replaced by ``null``.
 MAX_DEPTH = 64
-#: Longer integers are kept as their digits (a string).
-MAX_INT_DIGITS = 4000
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -31,18 +29,25 @@ def loads(text: str) -> tuple[Any, str | None]:
     problem: str | None = None
 
     def big_int(digits: str) -> int | str:
+        """An integer longer than Python converts (``sys.get_int_max_str_digits``) stays its digits."""
         nonlocal problem
-        if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        try:
+            return int(digits)
+        except ValueError:
             problem = "holds a number too long to read"
             return digits
-        return int(digits)
 
     try:
-        value = json.loads(text, parse_int=big_int)
-    except RecursionError:
-        value = json.loads(_clip(text), parse_int=big_int)
-        problem = f"is nested more than {MAX_DEPTH} levels deep"
-    if _SURROGATE_ESCAPE.search(text):
+        # The common case at C speed; the decoder refuses integers over Python's digit limit
+        # (ValueError) and deep nesting (RecursionError): only then read again with the guards.
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        try:
+            value = json.loads(text, parse_int=big_int)
+        except RecursionError:
+            value = json.loads(_clip(text), parse_int=big_int)
+            problem = f"is nested more than {MAX_DEPTH} levels deep"
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         value, changed = _scrub(value)
         if changed:
             problem = problem or "holds characters that are not valid Unicode"

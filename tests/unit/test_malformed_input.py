@@ -17,7 +17,7 @@ from jobgov.configfile import parse_plan_config
 from jobgov.domain.asks import Category
 from jobgov.domain.items import AskItem
 from jobgov.opencode import jsonsafe
-from jobgov.opencode.client import AgentClient, _parse_events
+from jobgov.opencode.client import _DELTA_HEAD, AgentClient, _parse_events
 from jobgov.opencode.events import PROBLEM_KEY, read_ask
 from jobgov.temporal.activities.consumer import EventStreamConsumer
 from jobgov.temporal.payloads import EventBatch, StreamInput
@@ -43,6 +43,29 @@ def test_huge_numbers_and_lone_surrogates_are_kept_as_text() -> None:
     assert problem is not None and value == {"s": "\ufffdx", "\ufffd": 1}
     json.dumps(value).encode()  # re-encodes: it can travel in a workflow signal
     assert jsonsafe.loads('{"ok": "\\ud83d\\ude00"}') == ({"ok": "\U0001f600"}, None)
+
+
+def test_a_long_number_inside_deep_json_is_read_too() -> None:
+    for text in ('{"n": ' + HUGE + ', "a": ' + DEEP + "}", '{"a": ' + DEEP + ', "n": ' + HUGE + "}"):
+        value, problem = jsonsafe.loads(text)
+        assert value["n"] == HUGE and problem is not None and "nested more than" in problem
+
+
+async def test_delta_frames_are_skipped_compact_or_spaced() -> None:
+    delta = {"id": "evt_1", "type": "message.part.delta", "properties": {"delta": "x"}}
+    shapes = [json.dumps(delta), json.dumps(delta, separators=(",", ":")), json.dumps(delta, indent=2),
+              json.dumps({k: v for k, v in delta.items() if k != "id"})]
+
+    async def frames() -> AsyncIterator[Any]:
+        for data in shapes:
+            yield SimpleNamespace(data=data)
+        yield SimpleNamespace(data=json.dumps({"id": "evt_2", "type": "session.idle", "properties": {}}))
+
+    assert [e["type"] async for e in _parse_events(frames())] == ["session.idle"]
+    # ... from the frame's head, without reading the JSON (the stream's fast path):
+    assert all(_DELTA_HEAD.match(data) for data in shapes)
+    assert not _DELTA_HEAD.match(json.dumps({"id": "evt_3", "type": "message.part.updated"}))
+    assert not _DELTA_HEAD.match(json.dumps({"id": 'a", "type": "message.part.delta', "type": "x"}))
 
 
 def test_ordinary_json_is_untouched() -> None:
