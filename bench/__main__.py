@@ -1,7 +1,7 @@
 """Run every benchmark: ``python -m bench [NAME ...]`` (or ``make bench``).
 
-Prints the figures and writes them to ``bench/RESULTS.md`` with the machine they came from;
-the README shows the latest table. Benchmarks report, they never assert.
+Prints the figures; a run of all of them also writes them to ``bench/RESULTS.md`` with the
+machine they came from, and the README shows the latest table. Benchmarks report, they never assert.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import decisions, history, judge, load, policy, usage
+from bench import decisions, history, ingest, judge, load, policy, usage
 
-BENCHES = {"policy": policy.run, "judge": judge.run, "usage": usage.run, "decisions": decisions.run,
-           "history": history.run, "load": load.run}
+BENCHES = {"policy": policy.run, "judge": judge.run, "usage": usage.run, "ingest": ingest.run,
+           "decisions": decisions.run, "history": history.run, "load": load.run}
 
 
 def main() -> None:
@@ -31,6 +31,8 @@ def main() -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         sections.append(f"## {name}\n\n```\n{text.rstrip()}\n```\n")
+    if which != list(BENCHES):
+        return  # RESULTS.md holds the figures of one whole run only
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     header = f"# Benchmark results\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.\n\n"
     (Path(__file__).parent / "RESULTS.md").write_text(header + "\n".join(sections), encoding="utf-8")
