@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TypedDict
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -34,6 +35,19 @@ GRACEFUL_SHUTDOWN_SECONDS = 5.0
 DEFAULT_MAX_JOBS = 1000
 #: Activity slots beyond the streams, for short calls.
 CALL_SLOTS = 200
+#: Cached workflows beyond the jobs: their plans, and room to spare. A job evicted from the cache
+#: replays its history in the sandbox on its next task, so the cache holds every job the worker runs.
+CACHE_SPARE = 200
+
+
+class WorkerSizes(TypedDict):
+    max_concurrent_activities: int
+    max_cached_workflows: int
+
+
+def worker_options(max_jobs: int) -> WorkerSizes:
+    """The :class:`~temporalio.worker.Worker` sizes for a worker that governs ``max_jobs`` jobs."""
+    return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
 
 
 async def connect_worker_client(address: str | None = None, namespace: str = "default") -> Client:
@@ -77,7 +91,8 @@ async def run_worker(
         on_ready: Called with the worker once it runs.
         max_jobs: How many jobs' event streams this worker holds at once. Each running job holds
             one activity slot for its stream, for its whole life; :data:`CALL_SLOTS` more slots are
-            kept for the short calls (replies, prompts, notifications).
+            kept for the short calls (replies, prompts, notifications), and the workflow cache
+            holds every job plus :data:`CACHE_SPARE` (see :func:`worker_options`).
     """
     if isinstance(client_or_address, Client):
         client = _with_plugin(client_or_address)
@@ -91,7 +106,7 @@ async def run_worker(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
-    worker = Worker(client, task_queue=task_queue, max_concurrent_activities=max_jobs + CALL_SLOTS,
+    worker = Worker(client, task_queue=task_queue, **worker_options(max_jobs),
                     graceful_shutdown_timeout=timedelta(seconds=GRACEFUL_SHUTDOWN_SECONDS))
     running = asyncio.create_task(worker.run(), name=f"jobgov-worker-{task_queue}")
     stopping = asyncio.create_task(stop.wait(), name="jobgov-worker-stop")

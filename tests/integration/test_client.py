@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import pytest
 import pytest_asyncio
+from temporalio.worker import WorkerConfig
 from typer.testing import CliRunner
 
 from jobgov.cli import app
@@ -31,10 +32,11 @@ from jobgov.client import (
     RejectedError,
 )
 from jobgov.devserver import DevServer, free_port
-from jobgov.run import run_worker
+from jobgov.run import CACHE_SPARE, CALL_SLOTS, DEFAULT_MAX_JOBS, run_worker
 from jobgov.temporal.payloads import JobStatus
 from jobgov.temporal.state import JobState
 from jobgov.testing import FakeAgent, Scenario
+from tests.integration.jobs import wait_until
 
 pytestmark = pytest.mark.temporal
 
@@ -52,8 +54,15 @@ async def task_queue(server: DevServer) -> AsyncIterator[str]:
     """A worker (with JobGovPlugin, through run_worker) on this module's own task queue."""
     queue = f"jobgov-test-{uuid.uuid4()}"
     stop = asyncio.Event()
-    worker = asyncio.create_task(run_worker(server.address, task_queue=queue, stop=stop, handle_signals=False))
+    ready: list[WorkerConfig] = []
+    worker = asyncio.create_task(run_worker(server.address, task_queue=queue, stop=stop, handle_signals=False,
+                                            on_ready=lambda w: ready.append(w.config())))
     try:
+        await wait_until(lambda: bool(ready) or worker.done(), timeout=30)
+        assert ready, worker.exception() if worker.done() else None
+        # Sized for its jobs: a stream slot and a cache entry each, beyond the calls and the plans.
+        assert ready[0]["max_concurrent_activities"] == DEFAULT_MAX_JOBS + CALL_SLOTS
+        assert ready[0]["max_cached_workflows"] == DEFAULT_MAX_JOBS + CACHE_SPARE
         yield queue
     finally:
         stop.set()
