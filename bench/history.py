@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import show
 from jobgov import names
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.testing import FakeAgent, Scenario
@@ -71,10 +72,7 @@ async def main(steps: int = 300, continue_after: int = 1000) -> dict[str, str]:
         "runs of the continue-as-new chain": f"{len(runs)} (largest {max(events)} events)",
         "input carried into a new run": f"largest {max(carried) / 1024:.1f} KB" if carried else "none",
     }
-    print(f"history: one job of {steps} steps, continue-as-new after {continue_after} events")
-    for name, value in figures.items():
-        print(f"  {name}: {value}")
-    return figures
+    return show(f"history: one job of {steps} steps, continue-as-new after {continue_after} events", figures)
 
 
 def run() -> dict[str, str]:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 from httpx_sse import aconnect_sse
 
+from bench import show
 from jobgov.opencode.client import AgentClient
 from tests.helpers import CAPTURES
 
@@ -82,10 +83,7 @@ async def main() -> dict[str, str]:
         bare, ours = await _rates(body, frames)
         figures[label] = (f"jobgov {ours:,.0f} frames/s, bare httpx-sse + json.loads {bare:,.0f} frames/s: "
                           f"{ours / bare:.0%} ({frames} frames, {deltas} deltas, {len(body) / 1024:.0f} KB)")
-    print("ingest: the captured streams read from one SSE response, best of", ROUNDS)
-    for name, value in figures.items():
-        print(f"  {name}: {value}")
-    return figures
+    return show(f"ingest: the captured streams read from one SSE response, best of {ROUNDS}", figures)
 
 
 def run() -> dict[str, str]:

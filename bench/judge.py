@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import show
 from jobgov.configfile import parse_plan_config
 from jobgov.domain.asks import PermissionAsk
 from jobgov.domain.decide import evaluate
@@ -69,7 +70,4 @@ def run(rounds: int = 20) -> dict[str, str]:
             worst = max(worst, max(times))
             figures[f"judge, {name}"] = f"{statistics.median(times):.1f} ms"
         figures["judge, slowest pathological input"] = f"{worst:.1f} ms"
-    print("judge:")
-    for name, value in figures.items():
-        print(f"  {name}: {value}")
-    return figures
+    return show("judge:", figures)

@@ -16,6 +16,7 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import show
 from bench.decisions import TimedAgent, _watch_replies
 from bench.sink import Sink
 from jobgov import names
@@ -85,10 +86,7 @@ async def main(jobs: int = 100, asks: int = 8) -> dict[str, str]:
         "auto-decision latency (ask -> reply)": f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
         "bare signal RPC at 100/s (same run)": f"p99 {sig99:.1f} ms; auto p99 / signal p99 = {p99 / sig99:.2f}",
     }
-    print("load:")
-    for name, value in figures.items():
-        print(f"  {name}: {value}")
-    return figures
+    return show("load:", figures)
 
 
 def run() -> dict[str, str]:
