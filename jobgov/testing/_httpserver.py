@@ -5,9 +5,10 @@ real TCP endpoint on 127.0.0.1 that a real ``httpx`` client (or a real
 ``opencode serve``) can talk to, with JSON routes and Server-Sent-Event
 streams that a handler writes frame by frame. Only the stdlib is used.
 
-Every connection serves exactly one request and is then closed
-(``Connection: close``): it keeps the parser tiny, and streaming responses
-are delimited by closing the connection, which HTTP/1.1 allows for responses.
+Connections are kept alive between plain responses, as real servers (opencode's
+Bun included) keep them, so a client's connection pool behaves as it does in
+production; a streaming response is delimited by closing its connection, which
+HTTP/1.1 allows for responses, and ``Connection: close`` from the client ends one.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ __all__ = [
 REQUEST_TIMEOUT = 10.0
 #: How long one write may wait for the client to drain its socket buffer.
 WRITE_TIMEOUT = 10.0
+#: How long an idle kept-alive connection waits for its next request (longer than httpx's
+#: 5 s keep-alive expiry, so the client gives a connection up before the server closes it).
+KEEPALIVE_IDLE = 15.0
 #: How long ``stop()`` waits for open connections to finish after cancelling them.
 STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -204,15 +208,23 @@ class HttpServer(AsyncService):
         if task is not None:
             self._connections.add(task)
         try:
-            request = await asyncio.wait_for(self._read_request(reader), REQUEST_TIMEOUT)
-            if request is None:
-                await self._write(writer, json_response(_error("malformed request"), 400))
-                return
-            response = await self._dispatch(request)
-            if isinstance(response, StreamingResponse):
-                await self._stream(reader, writer, response)
-            else:
-                await self._write(writer, response)
+            # The first request of a connection comes at once; later ones when the client reuses it
+            # (an idle timeout or the client's hang-up between requests ends the connection).
+            timeout = REQUEST_TIMEOUT
+            while True:
+                request = await asyncio.wait_for(self._read_request(reader), timeout)
+                timeout = KEEPALIVE_IDLE
+                if request is None:
+                    await self._write(writer, json_response(_error("malformed request"), 400), keep_alive=False)
+                    return
+                response = await self._dispatch(request)
+                if isinstance(response, StreamingResponse):
+                    await self._stream(reader, writer, response)
+                    return
+                keep_alive = request.headers.get("connection", "").lower() != "close"
+                await self._write(writer, response, keep_alive=keep_alive)
+                if not keep_alive:
+                    return
         except (
             TimeoutError,
             ConnectionError,
@@ -274,13 +286,13 @@ class HttpServer(AsyncService):
             {"name": "NotFoundError", "data": {"message": f"no route for {request.path}"}}, 404
         )
 
-    async def _write(self, writer: asyncio.StreamWriter, response: Response) -> None:
+    async def _write(self, writer: asyncio.StreamWriter, response: Response, *, keep_alive: bool) -> None:
         headers = dict(response.headers)
         if response.content_type is not None:
             headers.setdefault("Content-Type", response.content_type)
         if response.status not in (204, 304):
             headers["Content-Length"] = str(len(response.body))
-        writer.write(_head(response.status, headers) + response.body)
+        writer.write(_head(response.status, headers, keep_alive=keep_alive) + response.body)
         await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
 
     async def _stream(
@@ -294,7 +306,7 @@ class HttpServer(AsyncService):
             "Content-Type": response.content_type,
             "Cache-Control": "no-cache",
         }
-        writer.write(_head(response.status, headers))
+        writer.write(_head(response.status, headers, keep_alive=False))
         await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
         producer = asyncio.create_task(response.produce(EventStream(writer)))
         # The client never sends more bytes on a one-request connection, so a
@@ -335,13 +347,13 @@ def _settle(task: asyncio.Task[Any]) -> None:
         )
 
 
-def _head(status: int, headers: dict[str, str]) -> bytes:
+def _head(status: int, headers: dict[str, str], *, keep_alive: bool) -> bytes:
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "Status"
     lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
-    lines.append("Connection: close")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
