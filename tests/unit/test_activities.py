@@ -72,10 +72,12 @@ async def test_the_plugin_opens_and_closes_the_clients_with_the_worker() -> None
     plugin = JobGovPlugin()
     acts = plugin.agent_activities
     async with plugin._running(), plugin._running():
-        calls, streams = acts._client(), acts._stream_client()
-        # Streams hold a connection for a job's life: they never share the calls' pool.
-        assert calls is not streams and not calls.is_closed
-    assert calls.is_closed and streams.is_closed
+        calls = acts._client()
+        # Streams hold a connection for a job's life: each has a client of its own, closed with it.
+        async with acts._stream_client() as one, acts._stream_client() as other:
+            assert len({id(calls), id(one), id(other)}) == 3 and not one.is_closed
+        assert one.is_closed and other.is_closed and not calls.is_closed
+    assert calls.is_closed
 
 
 async def test_a_client_given_to_the_plugin_is_left_open() -> None:
@@ -85,6 +87,8 @@ async def test_a_client_given_to_the_plugin_is_left_open() -> None:
         plugin = JobGovPlugin(http=mine)
         async with plugin._running():
             assert plugin.agent_activities.http is mine
+            async with plugin.agent_activities._stream_client() as streams:
+                assert streams is mine
         assert not mine.is_closed
 
 

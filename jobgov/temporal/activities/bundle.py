@@ -1,15 +1,17 @@
-"""Every jobgov activity, composed over one shared HTTP client whose life the worker owns.
+"""Every jobgov activity, composed over HTTP clients whose life the worker owns.
 
 :class:`AgentActivities` builds the activity classes (agent calls, the event
-stream, notifications) around one ``httpx.AsyncClient`` and hands their bound
-methods to the worker (:meth:`AgentActivities.all_activities`). The plugin
-opens it when a worker starts and closes it when the last worker using it
-stops (:meth:`AgentActivities.running`).
+stream, notifications) and hands their bound methods to the worker
+(:meth:`AgentActivities.all_activities`). Short calls share one
+``httpx.AsyncClient``, which the plugin opens when a worker starts and closes
+when the last worker using it stops (:meth:`AgentActivities.running`); each
+job's stream activity has a small client of its own for its life.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +27,9 @@ from jobgov.temporal.activities.plan_report import report_to_plan
 from jobgov.temporal.activities.stream import StreamActivity
 
 __all__ = ["AgentActivities", "AgentSettings"]
+
+#: Connections a job's stream client keeps: the stream itself and the replies and reads beside it.
+STREAM_POOL = 4
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,7 @@ class AgentActivities:
     ) -> None:
         self._http = http
         self._owns_http = http is None
-        # The event streams hold one connection each for a job's whole life: they get a client of
-        # their own, without a pool limit, so that they never make a reply or a prompt wait for a
-        # connection (with one shared pool, 100 jobs took its 100 connections).
-        self._streams_http: httpx.AsyncClient | None = http
+        self._tls: ssl.SSLContext | None = None
         self._users = 0
         self.settings = settings = settings or AgentSettings()
         self.calls = AgentCalls(self._client)
@@ -89,10 +91,26 @@ class AgentActivities:
             self._http = new_http_client()
         return self._http
 
-    def _stream_client(self) -> httpx.AsyncClient:
-        if self._streams_http is None:
-            self._streams_http = new_http_client(pool=None)
-        return self._streams_http
+    @asynccontextmanager
+    async def _stream_client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The HTTP client of one job's stream activity, for its stream and the replies it sends.
+
+        An event stream holds its connection for the job's whole life. With one pool for every
+        stream, 100 jobs took all of a 100-connection pool and replies waited for it; with no limit,
+        each request scanned every job's open stream (httpx's pool bookkeeping). A client per
+        stream keeps a handful of connections to its own agent. They share one TLS context, whose
+        loading is what an httpx client costs to create. A client given to the plugin is used as is.
+        """
+        if not self._owns_http:
+            yield self._client()
+            return
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        client = new_http_client(pool=STREAM_POOL, verify=self._tls)
+        try:
+            yield client
+        finally:
+            await client.aclose()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -119,10 +137,9 @@ class AgentActivities:
         """Close the HTTP clients if this object created them."""
         if not self._owns_http:
             return
-        for client in (self._http, self._streams_http):
-            if client is not None:
-                await client.aclose()
-        self._http = self._streams_http = None
+        if self._http is not None:
+            await self._http.aclose()
+        self._http = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any, Final
 
@@ -41,12 +42,14 @@ class StreamActivity:
     """The long-running activity that consumes one session's events for a job.
 
     Args:
-        http: Returns the worker's shared HTTP client.
+        http: Gives the HTTP client of one stream activity, for its life (see
+            ``AgentActivities._stream_client``).
         settings: Timing of the consumer (its heartbeat is also capped at half the heartbeat timeout).
         signal_attempts: Tries to deliver one event batch while the Temporal server is briefly unavailable.
     """
 
-    def __init__(self, http: Callable[[], httpx.AsyncClient], settings: StreamSettings, signal_attempts: int) -> None:
+    def __init__(self, http: Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]], settings: StreamSettings,
+                 signal_attempts: int) -> None:
         self._http = http
         self._settings = settings
         self._signal_attempts = signal_attempts
@@ -72,17 +75,26 @@ class StreamActivity:
         # run that ended in between is reported (see EventStreamConsumer._reconciled_status).
         previous = info.heartbeat_details[0] if info.heartbeat_details else None
         last_status = previous.get("status") if isinstance(previous, dict) else None
-        consumer = EventStreamConsumer(
-            AgentClient(self._http(), input.agent_url),
-            input,
-            send,
-            activity.heartbeat,
-            settings=settings,
-            logger=activity.logger,
-            attempt=info.attempt,
-            last_status=last_status if isinstance(last_status, str) else None,
-        )
-        await consumer.run()
+        async with self._http() as http:
+            consumer = EventStreamConsumer(
+                AgentClient(http, input.agent_url),
+                input,
+                send,
+                activity.heartbeat,
+                settings=settings,
+                logger=activity.logger,
+                attempt=info.attempt,
+                last_status=last_status if isinstance(last_status, str) else None,
+            )
+            try:
+                await consumer.run()
+            except asyncio.CancelledError:
+                details = activity.cancellation_details()
+                if details is None or not details.not_found:
+                    raise  # a cancel the workflow requested, a shutdown, a pause: Temporal records it
+                # The run has closed (the job ended, or continued as new with a consumer of its
+                # own) and learned it from a heartbeat: the normal end of a stream, not a failure.
+                activity.logger.info("stream %s: the job's run has closed; stream stopped", input.session_id)
 
     async def _signal(self, handle: WorkflowHandle[Any, Any], batch: EventBatch) -> None:
         delay = 0.2
