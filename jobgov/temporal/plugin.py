@@ -38,6 +38,13 @@ PASSTHROUGH_MODULES = (
     "jobgov.domain",  # asks, the decide function, budgets, usage, config schema, stream items
     "jobgov.temporal.payloads",  # inputs and outputs of every call
     "jobgov.temporal.state",  # what a job's workflow carries
+    # The workflows package's helpers. Only job.py and plan.py, which define the workflow classes,
+    # are imported anew for each run: a run's sandbox costs milliseconds of CPU for every module
+    # it re-imports, paid again by every new job, plan and continue-as-new.
+    "jobgov.temporal.workflows.book",  # the job's pure rule book
+    "jobgov.temporal.workflows.effects",  # the effects the book hands the workflow
+    "jobgov.temporal.workflows.support",  # validator errors and the continue-as-new check
+    "jobgov.temporal.workflows.calls",  # typed activity calls (they call temporalio.workflow)
 )
 
 #: Exceptions that fail a workflow (or reject an update) instead of failing the workflow
