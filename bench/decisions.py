@@ -12,55 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 import uuid
-from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.agents import TimedAgent
 from jobgov import names
 from jobgov.temporal.payloads import ApproveInput
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
-from jobgov.testing import FakeAgent, Scenario
+from jobgov.testing import Scenario
 from tests.conftest import binary
 from tests.integration.jobs import start_job, wait_for
-
-
-class TimedAgent(FakeAgent):
-    """The fake agent, timestamping asks as emitted and replies as received."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.asked_at: dict[str, float] = {}
-        self.replied_at: dict[str, float] = {}
-
-    async def _emit(self, sess: Any, evt: dict[str, Any]) -> None:
-        if evt.get("type") == "permission.asked":
-            self.asked_at[evt["properties"]["id"]] = time.perf_counter()
-        await super()._emit(sess, evt)
-
-    def latencies_ms(self) -> list[float]:
-        for reply in self.replies:
-            self.replied_at.setdefault(reply.request_id, time.perf_counter())
-        return [(self.replied_at[i] - t) * 1000 for i, t in self.asked_at.items() if i in self.replied_at]
-
-
-async def _watch_replies(agent: TimedAgent, stop: asyncio.Event) -> None:
-    seen = 0
-    while not stop.is_set():
-        for reply in agent.replies[seen:]:
-            agent.replied_at.setdefault(reply.request_id, time.perf_counter())
-        seen = len(agent.replies)
-        await asyncio.sleep(0.0005)
 
 
 async def _run(env: WorkflowEnvironment, scenario: Scenario, grant_first: bool) -> list[float]:
     task_queue = f"bench-{uuid.uuid4()}"
     async with TimedAgent(scenario) as agent, Worker(env.client, task_queue=task_queue):
-        stop = asyncio.Event()
-        watcher = asyncio.create_task(_watch_replies(agent, stop))
         handle = await start_job(env.client, task_queue, agent.base_url)
         if grant_first:
             first = (await wait_for(handle, lambda s: bool(s.pending), timeout=60)).pending[0]
@@ -68,8 +37,6 @@ async def _run(env: WorkflowEnvironment, scenario: Scenario, grant_first: bool) 
                                         result_type=DecisionRecord)
             agent.asked_at.pop(first.id, None)  # a human's latency, not the system's
         await handle.result()
-        stop.set()
-        await watcher
         return agent.latencies_ms()
 
 

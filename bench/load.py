@@ -1,97 +1,215 @@
-"""Many jobs on one worker: auto-decision latency with ``jobgov worker``'s defaults.
+"""Many jobs on one worker process: ``jobgov worker`` with its defaults, as a team runs it.
 
-``jobs`` fake agents each run ``asks`` auto-approved asks, paced so each asks about once a
-second; one worker (``run_worker`` defaults) governs them all on the dev server. Latency is
-from the agent emitting ``permission.asked`` to the agent receiving the reply. For scale, the
-p99 of a bare signal RPC to a workflow, measured in the same run, is printed beside it.
+Three processes besides the dev server, as in real use: the agents (``bench.agents``, many fake
+agents in one process, each paced at ``rate`` asks a second, in plans of ten jobs), one ``jobgov worker`` subprocess
+with its default options, and this process, which starts the jobs and, at the same time, sends
+bare signal RPCs to a workflow that only counts them (the floor a decision's one durable signal
+costs, under the same load). Latency is from the agent emitting ``permission.asked`` to the
+agent receiving the reply. Worker CPU and RSS are read from ``/proc`` for the worker process
+only; a stream restart is a stream activity whose last attempt was not its first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import show
-from bench.decisions import TimedAgent, _watch_replies
 from bench.sink import Sink
 from jobgov import names
-from jobgov.run import run_worker
 from jobgov.temporal.plugin import JobGovPlugin
-from jobgov.testing import Scenario
 from tests.conftest import binary
 from tests.integration.jobs import start_job
+
+#: Events a scripted bash step emits besides its ask (message and part updates, the step's finish).
+_EVENTS_PER_STEP = 10
+JOBS_PER_PLAN = 10
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-async def _signal_floor(env: WorkflowEnvironment, rate: float, count: int) -> list[float]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def _rss_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2**20
+
+
+async def _signal_floor(client: Client, rate: float, done: asyncio.Event) -> list[float]:
+    """Bare signal RPCs at ``rate`` a second until ``done``: the floor under the same load.
+
+    A new sink every 1,000 signals: Temporal caps the signals one workflow run may receive.
+    """
     task_queue = f"sink-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=task_queue, workflows=[Sink]):
-        handle = await env.client.start_workflow(Sink.run, id=f"sink-{uuid.uuid4()}", task_queue=task_queue)
-        times = []
-        for _ in range(count):
-            t0 = time.perf_counter()
-            await handle.signal(Sink.poke)
-            times.append((time.perf_counter() - t0) * 1000)
-            await asyncio.sleep(1 / rate)
-        await handle.terminate("done")
+    times: list[float] = []
+    async with Worker(client, task_queue=task_queue, workflows=[Sink]):
+        while not done.is_set():
+            handle = await client.start_workflow(Sink.run, id=f"sink-{uuid.uuid4()}", task_queue=task_queue)
+            for _ in range(1000):
+                if done.is_set():
+                    break
+                t0 = time.perf_counter()
+                await handle.signal(Sink.poke)
+                times.append((time.perf_counter() - t0) * 1000)
+                await asyncio.sleep(1 / rate)
+            await handle.terminate("done")
     return times
 
 
-async def main(jobs: int = 100, asks: int = 8) -> dict[str, str]:
+async def _worker(address: str, task_queue: str) -> asyncio.subprocess.Process:
+    """Start ``jobgov worker`` (its defaults) and wait for its polling line."""
+    exe = [str(Path(sys.executable).with_name("jobgov"))]
+    if profile := os.environ.get("BENCH_PROFILE"):  # cProfile the worker's main thread into this file
+        exe = [sys.executable, "-m", "cProfile", "-o", profile, *exe]
+    proc = await asyncio.create_subprocess_exec(
+        *exe, "worker", "--address", address, "--task-queue", task_queue,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    while b"polling task queue" not in (line := await proc.stderr.readline()):
+        if not line:
+            raise RuntimeError(f"jobgov worker exited with {await proc.wait()} before polling")
+    return proc
+
+
+async def _drain(stream: asyncio.StreamReader, lines: list[str]) -> None:
+    while line := await stream.readline():
+        text = line.decode(errors="replace")
+        if " WARNING " in text or " ERROR " in text:
+            lines.append(text.rstrip())
+
+
+async def _stream_restarts(client: Client, workflow_ids: list[str]) -> int:
+    restarts = 0
+    for workflow_id in workflow_ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        scheduled: set[int] = set()
+        for e in history.events:
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                if e.activity_task_scheduled_event_attributes.activity_type.name == names.ACTIVITY_STREAM_EVENTS:
+                    scheduled.add(e.event_id)
+            elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                attrs = e.activity_task_started_event_attributes
+                if attrs.scheduled_event_id in scheduled:
+                    restarts += attrs.attempt - 1
+    return restarts
+
+
+def _middle(samples: list[tuple[float, float]], timings: list[list[tuple[float, float]]]) -> tuple[float, int]:
+    """Worker CPU seconds and asks replied over the middle half of the replies (from the 25th to
+    the 75th percentile reply): mostly running jobs, less of the starts and ends around them."""
+    replies = sorted(r for job in timings for _, r in job)
+    if len(replies) < 4:
+        return 0.0, 0
+    start, end = replies[len(replies) // 4], replies[3 * len(replies) // 4]
+    inside = [(t, c) for t, c in samples if start <= t <= end]
+    if len(inside) < 2:
+        return 0.0, 0
+    (t0, c0), (t1, c1) = inside[0], inside[-1]
+    return c1 - c0, sum(1 for r in replies if t0 <= r <= t1)
+
+
+async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, str]:
     env = await WorkflowEnvironment.start_local(plugins=[JobGovPlugin()], search_attributes=names.SEARCH_ATTRIBUTES,
                                                 dev_server_existing_path=binary("temporal"))
     task_queue = f"load-{uuid.uuid4()}"
-    stop = asyncio.Event()
-    worker = asyncio.create_task(run_worker(env.client, task_queue=task_queue, stop=stop, handle_signals=False))
-    agents: list[TimedAgent] = []
+    agents = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.agents", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
+        cwd=Path(__file__).parent.parent)
+    assert agents.stdin is not None and agents.stdout is not None
+    worker: asyncio.subprocess.Process | None = None
+    warnings: list[str] = []
     try:
-        for _ in range(jobs):
-            scenario = Scenario()
-            for i in range(asks):
-                scenario.bash(f"echo {i}")
-            # About ten events a step: 0.1 s after each paces every job at about one ask a second.
-            agent = TimedAgent(scenario.text("Done."), event_delay=0.1)
-            await agent.__aenter__()
-            agents.append(agent)
-        watchers = [asyncio.create_task(_watch_replies(a, stop)) for a in agents]
+        spec = {"jobs": jobs, "asks": asks, "event_delay": 1 / rate / _EVENTS_PER_STEP}
+        agents.stdin.write(json.dumps(spec).encode() + b"\n")
+        urls = json.loads(await agents.stdout.readline())
+        worker = await _worker(env.client.service_client.config.target_host, task_queue)
+        assert worker.stderr is not None
+        drain = asyncio.create_task(_drain(worker.stderr, warnings))
+        cpu0, rss0 = _cpu_seconds(worker.pid), _rss_mb(worker.pid)
+        peak = rss0
+        samples = [(time.monotonic(), cpu0)]
+        done = asyncio.Event()
+        floor = asyncio.create_task(_signal_floor(env.client, 100, done))
         started = time.perf_counter()
-        handles = [await start_job(env.client, task_queue, a.base_url, job=f"job-{n}") for n, a in enumerate(agents)]
-        results = await asyncio.gather(*(h.result() for h in handles))
+        # Plans of ten jobs, as teams run them (each plan is a workflow of its own).
+        plans = [f"plan-{uuid.uuid4().hex[:8]}" for _ in range(0, jobs, JOBS_PER_PLAN)]
+        handles = [await start_job(env.client, task_queue, url, job=f"job-{n}", plan=plans[n // JOBS_PER_PLAN])
+                   for n, url in enumerate(urls)]
+        results = asyncio.gather(*(h.result() for h in handles))
+        while not results.done():
+            peak = max(peak, _rss_mb(worker.pid))
+            samples.append((time.monotonic(), _cpu_seconds(worker.pid)))
+            await asyncio.wait([results], timeout=0.5)
         elapsed = time.perf_counter() - started
-        floor = await _signal_floor(env, rate=100, count=300)
-        stop.set()
-        await asyncio.gather(*watchers)
+        cpu = _cpu_seconds(worker.pid) - cpu0
+        done.set()
+        signal_ms = await floor
+        agents.stdin.write(b"report\n")
+        report: dict[str, Any] = json.loads(await agents.stdout.readline())
+        restarts = await _stream_restarts(env.client, [h.id for h in handles])
+        worker.terminate()
+        await worker.wait()
+        await drain
     finally:
-        stop.set()
-        await worker
-        for agent in agents:
-            await agent.__aexit__(None, None, None)
+        if worker is not None and worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+        if agents.returncode is None:
+            agents.stdin.close()
+            await agents.wait()
         await env.shutdown()
-    latencies = [ms for a in agents for ms in a.latencies_ms()]
-    replied = sum(len(a.replies) for a in agents)
-    asked = sum(len(a.asked_at) for a in agents)
-    completed = sum(1 for r in results if r.status.state == "completed")
-    p50, p99, sig99 = statistics.median(latencies), _p(latencies, 99), _p(floor, 99)
+    timings: list[list[tuple[float, float]]] = report["timings"]
+    latencies = [(replied - asked) * 1000 for job in timings for asked, replied in job]
+    steady_cpu, steady_asks = _middle(samples, timings)
+    completed = sum(1 for r in results.result() if r.status.state == "completed")
+    p50, p99, sig99 = statistics.median(latencies), _p(latencies, 99), _p(signal_ms, 99)
+    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, one `jobgov worker` (defaults)"
     figures = {
-        f"{jobs} jobs x {asks} asks, default worker": f"{completed}/{jobs} jobs completed, {replied}/{asked} asks "
-                                                     f"replied in {elapsed:.0f} s",
+        "jobs, asks": f"{completed}/{jobs} jobs completed, {len(latencies)}/{report['asked']} asks replied "
+                      f"in {elapsed:.0f} s; {restarts} stream restarts; {len(warnings)} worker warnings",
         "auto-decision latency (ask -> reply)": f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-        "bare signal RPC at 100/s (same run)": f"p99 {sig99:.1f} ms; auto p99 / signal p99 = {p99 / sig99:.2f}",
+        "bare signal RPC at 100/s (same run)": f"p50 {statistics.median(signal_ms):.1f} ms, p99 {sig99:.1f} ms; "
+                                               f"auto p99 / signal p99 = {p99 / sig99:.2f}",
+        "worker CPU per ask, middle half of the run": f"{steady_cpu / max(steady_asks, 1) * 1000:.2f} ms "
+                                                      f"({steady_asks} asks)",
+        "worker CPU per ask, whole run": f"{cpu / max(len(latencies), 1) * 1000:.2f} ms ({cpu:.1f} s CPU in "
+                                         f"{elapsed:.0f} s, job starts and ends included)",
+        "worker RSS": f"{rss0:.0f} MB idle, {peak:.0f} MB peak: {(peak - rss0) / jobs:.3f} MB per job",
     }
-    return show("load:", figures)
+    if dump := os.environ.get("BENCH_WARNINGS"):
+        Path(dump).write_text("\n".join(warnings))
+    for line in warnings[:5]:
+        print(f"  worker: {line}")
+    return show(title, figures)
 
 
-def run() -> dict[str, str]:
-    return asyncio.run(main())
+def run() -> None:
+    asyncio.run(main())
+    asyncio.run(main(jobs=1000, asks=4, rate=0.2))
 
 
 if __name__ == "__main__":
-    run()
+    which = sys.argv[1:] or ["100"]
+    for arg in which:
+        n = int(arg)
+        asyncio.run(main(jobs=n, asks=20 if n <= 100 else 4, rate=1.0 if n <= 100 else 0.2))
+    sys.stdout.flush()
+    os._exit(0)
