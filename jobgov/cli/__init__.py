@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -100,6 +102,39 @@ def demo(
     raise typer.Exit(run_demo(interactive=interactive, port=port, ui_port=ui_port, db=db, fake_agent=fake_agent))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (``argv``: the arguments, default ``sys.argv[1:]``)."""
-    app(args=argv, prog_name="jobgov")
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console-script entry point (``argv``: the arguments, default ``sys.argv[1:]``).
+
+    Exits 0 on success, 1 on a runtime failure, 2 on bad input, every time. It leaves without
+    finalizing the interpreter: the Temporal core's Rust threads outlive ``asyncio.run`` and can
+    take the GIL while Python finalizes, which aborts the process (``Fatal Python error:
+    PyGILState_Release``, exit 134 or 139) after the right answer was printed
+    (temporalio/sdk-python#300). Every command has shut its clients, workers and servers down
+    by then, and output and logs are flushed first. In-process callers use :data:`app`.
+    """
+    try:
+        app(args=argv, prog_name="jobgov")
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        code = 130
+    _leave(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message") prints it and exits 1
+    return 1
+
+
+def _leave(code: int) -> NoReturn:
+    """Flush what the command wrote, then exit without finalizing the interpreter."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``jobgov jobs | head``)
+            stream.flush()
+    os._exit(code)
