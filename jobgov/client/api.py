@@ -23,11 +23,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import temporalio.exceptions
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecution,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -44,7 +46,12 @@ from temporalio.contrib.pydantic import (
     PydanticPayloadConverter,
     pydantic_data_converter,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    TerminatedError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from jobgov import names
@@ -362,7 +369,8 @@ class JobGovClient:
         return running[0] if running else max(runs, key=lambda e: e.start_time)
 
     async def _status_of(self, execution: WorkflowExecution, job: str) -> JobStatus | None:
-        """Running: query; completed: the result; otherwise a query (a worker replays it), or ``None``."""
+        """Running: query; completed: the result; closed otherwise: the state and error Temporal
+        closed it with, over what a query (a worker replays it) or else its input still tells."""
         handle = self._client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=JobResult)
         if execution.status == WorkflowExecutionStatus.COMPLETED:
             try:
@@ -370,12 +378,48 @@ class JobGovClient:
                 return result.status
             except Exception:  # noqa: BLE001 - an unreadable result falls back to a query
                 pass
+        status: JobStatus | None
         try:
-            return await self._query(handle, names.QUERY_JOB_STATUS, JobStatus, f"job {job}")
+            status = await self._query(handle, names.QUERY_JOB_STATUS, JobStatus, f"job {job}")
         except JobGovError:
             if execution.status == WorkflowExecutionStatus.RUNNING:
                 raise
-            return None
+            status = None
+        closed = _CLOSED_STATES.get(execution.status) if execution.status is not None else None
+        if closed is None:
+            return status
+        # A query on a closed workflow replays its history up to its last workflow task: it
+        # says "starting" or "running" with no error. The close itself is the truth.
+        if status is None:
+            status = await self._status_from_input(handle, execution)
+        error = await _close_reason(handle)
+        if status.state.finished and status.state is not JobState.COMPLETED:
+            closed = status.state  # the job ended itself (killed, failed) before Temporal closed it
+            error = status.error or error
+        return status.model_copy(update={"state": closed, "error": error, "pending": []})
+
+    async def _status_from_input(self, handle: WorkflowHandle[Any, JobResult],
+                                 execution: WorkflowExecution) -> JobStatus:
+        """What a closed job's first event and last search attributes tell, when no worker can say more."""
+        job_input: JobInput | None = None
+        try:
+            async for event in handle.fetch_history_events():
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                [decoded] = await self._client.data_converter.decode(payloads, [JobInput])
+                job_input = decoded if isinstance(decoded, JobInput) else None
+                break
+        except Exception:  # noqa: BLE001 - an input no reader understands: the attributes remain
+            job_input = None
+        tokens = _sa(execution, names.SA_TOKENS) or 0
+        return JobStatus(
+            plan=job_input.plan if job_input else _sa(execution, names.SA_PLAN) or "?",
+            job=job_input.job if job_input else _sa(execution, names.SA_JOB) or execution.id,
+            workflow_id=execution.id, state=JobState.STARTING,
+            session_id=job_input.session_id if job_input else None,
+            agent_url=job_input.agent_url if job_input else "", worktree=job_input.worktree if job_input else "",
+            tokens={"total": tokens} if tokens else {}, cost_usd=_sa(execution, names.SA_COST_USD) or 0.0,
+            agent_cost_usd=0.0, steps=0, cost_sources=[], budget=None, pending=[], decisions=[], warnings=[],
+        )
 
     async def _overview(self, execution: WorkflowExecution) -> JobOverview:
         job = _sa(execution, names.SA_JOB) or execution.id
@@ -476,6 +520,42 @@ def _latest_runs(executions: Iterable[WorkflowExecution]) -> list[WorkflowExecut
         if e.id not in latest or e.start_time > latest[e.id].start_time:
             latest[e.id] = e
     return list(latest.values())
+
+
+#: How Temporal closed a workflow that did not complete, as the job's state.
+_CLOSED_STATES = {
+    WorkflowExecutionStatus.FAILED: JobState.FAILED,
+    WorkflowExecutionStatus.TERMINATED: JobState.TERMINATED,
+    WorkflowExecutionStatus.CANCELED: JobState.CANCELLED,
+    WorkflowExecutionStatus.TIMED_OUT: JobState.TIMED_OUT,
+}
+
+
+async def _close_reason(handle: WorkflowHandle[Any, JobResult]) -> str:
+    """Why Temporal closed the workflow, in one line (the failure and its causes)."""
+    try:
+        await handle.result(follow_runs=False)
+    except WorkflowFailureError as exc:
+        parts: list[str] = []
+        cause: BaseException | None = exc.cause
+        while cause is not None:
+            message = getattr(cause, "message", "") or str(cause)
+            kind = getattr(cause, "type", None)
+            if isinstance(cause, TerminatedError):
+                message = f"terminated: {message or 'no reason given'}"
+            elif isinstance(cause, CancelledError):
+                message = "cancelled" + (f": {message}" if message and message != "Cancelled" else "")
+            elif isinstance(cause, temporalio.exceptions.TimeoutError):
+                message = f"timed out: {message}" if message else "timed out"
+            elif kind:
+                message = f"{kind}: {message}"
+            if message and message not in parts:
+                parts.append(message)
+            cause = getattr(cause, "cause", None)
+        return "; ".join(parts) or "closed by Temporal"
+    except Exception as exc:  # noqa: BLE001 - the reason is best effort; the state is known
+        return f"closed by Temporal ({type(exc).__name__})"
+    return "closed by Temporal"
 
 
 def _closed_as(status: WorkflowExecutionStatus | None) -> str:

@@ -39,11 +39,20 @@ class JobState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     KILLED = "killed"
+    # How Temporal closed a job's workflow without the job ending it: reported by the client
+    # from the execution's status (a terminated or timed-out workflow can publish nothing).
+    TERMINATED = "terminated"
+    TIMED_OUT = "timed-out"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
         """The job has ended and takes no more decisions."""
-        return self in (JobState.COMPLETED, JobState.FAILED, JobState.KILLED)
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.KILLED, JobState.TERMINATED,
+                       JobState.TIMED_OUT, JobState.CANCELLED})
 
 
 class PendingAsk(Message):

@@ -21,6 +21,8 @@ from typing import TypeVar
 
 import pytest
 import pytest_asyncio
+from temporalio.client import WorkflowFailureError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import WorkerConfig
 from typer.testing import CliRunner
 
@@ -272,3 +274,35 @@ async def test_jobgov_dev_restart_keeps_a_waiting_job(tmp_path: Path, worktree: 
             assert done.state is JobState.COMPLETED
         finally:
             await asyncio.to_thread(_stop_dev, second)
+
+
+async def test_status_of_a_closed_job_is_how_it_closed(jg: JobGovClient, server: DevServer, task_queue: str,
+                                                       plan: str, worktree: Path) -> None:
+    """A query on a closed workflow replays it to its last task ("awaiting-approval", no error):
+    the status says how Temporal closed it, with the reason, and lists no ask to decide."""
+    from temporalio.client import Client
+
+    from jobgov import names
+
+    temporal = await Client.connect(server.address)
+    async with FakeAgent(Scenario().bash("npm install left-pad").text("done"), directory=str(worktree)) as agent:
+        agent_url = agent.base_url
+        await jg.start_job(plan, "ops", agent_url, str(worktree), prompt="go", task_queue=task_queue)
+        await eventually(lambda: jg.job_status("ops", plan), has_pending)
+        await temporal.get_workflow_handle(names.job_workflow_id(plan, "ops")).terminate(reason="ops cleanup")
+        status = await jg.job_status("ops", plan)
+    assert (status.state, status.error, status.pending) == (JobState.TERMINATED, "terminated: ops cleanup", [])
+    assert status.state.finished and status.agent_url == agent_url
+    [row] = (await jg.overview(plan)).jobs
+    assert (row.job, row.state) == ("ops", "terminated")
+
+    # An input no worker can read fails the workflow: the status says failed and why.
+    attributes = TypedSearchAttributes([SearchAttributePair(names.SA_PLAN, plan),
+                                        SearchAttributePair(names.SA_JOB, "broken")])
+    handle = await temporal.start_workflow(names.JOB_WORKFLOW, {"plan": plan}, id=names.job_workflow_id(plan, "broken"),
+                                           task_queue=task_queue, search_attributes=attributes)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    status = await jg.job_status("broken", plan)
+    assert status.state is JobState.FAILED and status.job == "broken"
+    assert status.error is not None and "job" in status.error and "Field required" in status.error
