@@ -7,6 +7,7 @@ the worker runs jobgov's real activities (stream consumer, replies, aborts).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -261,3 +262,24 @@ async def test_existing_session_without_prompt(dev_env: WorkflowEnvironment, wor
             await http.post(f"/session/{session_id}/prompt_async", json={"parts": [{"type": "text", "text": "go"}]})
         result = (await handle.result()).status
     assert result.state == "completed" and result.session_id == session_id
+
+
+async def test_a_normal_job_end_stops_its_stream_quietly(dev_env: WorkflowEnvironment, task_queue: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The stream learns from a heartbeat that the job's run has closed: an info line, no failure.
+
+    Heartbeats go out at most every second here (24 s by default), so the end is seen soon.
+    """
+    from datetime import timedelta
+
+    caplog.set_level(logging.INFO, logger="temporalio.activity")
+    async with FakeAgent(Scenario().bash("ls").text("Done.")) as agent, Worker(
+        dev_env.client, task_queue=task_queue, max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+    ):
+        handle = await start_job(dev_env.client, task_queue, agent.base_url)
+        assert (await handle.result()).status.state == "completed"
+        await wait_until(lambda: "the job's run has closed; stream stopped" in caplog.text, timeout=30)
+        await wait_until(lambda: agent.subscriber_count == 0, timeout=10)
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING and "stream_events" in str(r.__dict__)]
+    assert not noisy, [r.getMessage() for r in noisy]
