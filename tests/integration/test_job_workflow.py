@@ -283,3 +283,33 @@ async def test_a_normal_job_end_stops_its_stream_quietly(dev_env: WorkflowEnviro
         await wait_until(lambda: agent.subscriber_count == 0, timeout=10)
     noisy = [r for r in caplog.records if r.levelno >= logging.WARNING and "stream_events" in str(r.__dict__)]
     assert not noisy, [r.getMessage() for r in noisy]
+
+
+async def test_a_cancel_request_governs_like_kill(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    """The UI's "Request Cancellation" (``temporal workflow cancel``): the agent's run is aborted,
+    the pending ask rejected, and the job ends ``cancelled`` in its status and search attributes."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import CancelledError
+
+    async with FakeAgent(Scenario().bash("pip install x").text("x")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        assert isinstance(failure.value.cause, CancelledError)
+        assert agent.aborts and [(r.request_id, r.reply) for r in agent.replies] == [(ask.id, "reject")]
+    described = await handle.describe()
+    assert described.status == WorkflowExecutionStatus.CANCELED
+    attributes = described.typed_search_attributes
+    assert (attributes.get(names.SA_STATE), attributes.get(names.SA_PENDING_ASKS)) == ("cancelled", 0)
+    final = await status(handle)  # the query replays the closed history to its end
+    assert final.state == "cancelled" and final.pending == []
+    [record] = [d for d in final.decisions if d.request_id == ask.id]
+    assert (record.action, record.reply) == ("cancelled", "reject") and "cancelled through Temporal" in (
+        record.message or "")
+    from temporalio.worker import Replayer
+
+    from jobgov.temporal.plugin import JobGovPlugin
+
+    await Replayer(workflows=[], plugins=[JobGovPlugin()]).replay_workflow(await handle.fetch_history())

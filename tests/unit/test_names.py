@@ -35,6 +35,7 @@ def test_constants() -> None:
         "UPDATE_PLAN_RESUME": "resume",
         "QUERY_PLAN_STATUS": "status",
         "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
+        "PATCH_0_3_CANCEL": "jobgov-0.3-cancel-governs-like-kill",
     }
 
 

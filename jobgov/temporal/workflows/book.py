@@ -64,6 +64,9 @@ CARRIED_STEPS = 20
 CARRIED_WARNINGS = 20
 #: Decisions kept in state (older ones stay in the history of earlier runs).
 KEPT_DECISIONS = 1000
+#: Why a cancelled job ended. A cancel request reaches the workflow without its sender's identity
+#: (that stays in the history's WorkflowExecutionCancelRequested event).
+CANCELLED_BY_TEMPORAL = "cancelled through Temporal (a cancel request from the UI, the temporal CLI or an API client)"
 
 
 class JobBook:
@@ -147,11 +150,11 @@ class JobBook:
         if self.finished:
             return []
         effects: list[Effect] = []
-        if state is JobState.KILLED:
+        if state in (JobState.KILLED, JobState.CANCELLED):
             effects.append(Abort())
         effects += self._cancel_pending(now, why)
         self.s.state = state
-        kind: Literal["killed", "finished"] = "killed" if state is JobState.KILLED else "finished"
+        kind: Literal["killed", "finished"] = "killed" if state in (JobState.KILLED, JobState.CANCELLED) else "finished"
         return [*effects, ReportToPlan(), Notify(kind, f"job {self.job} {state.value}: {why}")]
 
     # ------------------------------------------------------------------ stream events
@@ -380,6 +383,11 @@ class JobBook:
     def kill(self, req: KillInput, now: datetime) -> list[Effect]:
         self.validate_kill()
         return self._finish(JobState.KILLED, now, f"killed by {req.by}" + (f": {req.reason}" if req.reason else ""))
+
+    def cancel(self, now: datetime) -> list[Effect]:
+        """Temporal was asked to cancel the job's workflow: it ends like a kill (the agent's run is
+        aborted, every pending ask answered ``reject``) in the state ``cancelled``."""
+        return self._finish(JobState.CANCELLED, now, CANCELLED_BY_TEMPORAL)
 
     def plan_hold(self, hold: PlanHold, now: datetime) -> list[Effect]:
         if self.finished:

@@ -15,8 +15,9 @@ import contextlib
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
+import pydantic
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 from jobgov import names
 from jobgov.domain import budget as budgets
@@ -39,7 +40,7 @@ from jobgov.temporal.payloads import (
     ResumeInput,
     StreamInput,
 )
-from jobgov.temporal.state import DecisionRecord, JobCarry
+from jobgov.temporal.state import DecisionRecord, JobCarry, JobState
 from jobgov.temporal.workflows import calls
 from jobgov.temporal.workflows.book import JobBook
 from jobgov.temporal.workflows.effects import (
@@ -91,6 +92,31 @@ class JobWorkflow:
     async def run(self, input: JobInput) -> JobResult:
         # Runs started before this release drained without checking (their histories replay so).
         self._bounded_drain = workflow.patched(names.PATCH_0_2)
+        try:
+            return await self._govern(input)
+        except asyncio.CancelledError:
+            # "Request Cancellation" in the UI, `temporal workflow cancel`, handle.cancel().
+            if workflow.patched(names.PATCH_0_3_CANCEL):
+                await self._end_cancelled()
+            raise
+        except (FailureError, pydantic.ValidationError):
+            # These fail the workflow (not just its task): say so in the search attributes first.
+            if workflow.patched(names.PATCH_0_3_CANCEL):
+                self._publish_failed()
+            raise
+
+    async def _end_cancelled(self) -> None:
+        """A cancelled job ends like a killed one: the agent's run aborted, its asks rejected."""
+        self._effects += self._book.cancel(workflow.now())
+        await self._stop_stream()
+        await self._drain()
+
+    def _publish_failed(self) -> None:
+        if self._input.search_attributes:
+            workflow.upsert_search_attributes([names.SA_STATE.value_set(JobState.FAILED.value),
+                                               names.SA_PENDING_ASKS.value_set(0)])
+
+    async def _govern(self, input: JobInput) -> JobResult:
         book = self._book
         if book.s.session_id is None:
             session_id = input.session_id or await calls.create_session(
