@@ -118,6 +118,29 @@ class BudgetWarning(BaseModel):
     limit: float
 
 
+def warning_texts(subject: str, warnings: list[BudgetWarning], *, grouped: bool = True) -> list[str]:
+    """What to tell people about ``warnings``: one line per dimension, naming every threshold one
+    update crossed at once (``grouped=False``: one line per threshold, as releases before 0.3 did).
+
+    >>> w = [BudgetWarning(dimension="usd", threshold=t, spent=0.95, limit=1.0) for t in (0.5, 0.75, 0.9)]
+    >>> warning_texts("job a", w)
+    ['job a reached 50%, 75% and 90% of its usd budget at once (0.95 of 1)']
+    """
+    if not grouped:
+        return [f"{subject} reached {w.threshold:.0%} of its {w.dimension} budget ({w.spent:g} of {w.limit:g})"
+                for w in warnings]
+    texts = []
+    for dimension in dict.fromkeys(w.dimension for w in warnings):
+        mine = [w for w in warnings if w.dimension == dimension]
+        shares = [f"{w.threshold:.0%}" for w in mine]
+        crossed = shares[0] if len(shares) == 1 else f"{', '.join(shares[:-1])} and {shares[-1]}"
+        at_once = " at once" if len(shares) > 1 else ""
+        last = mine[-1]
+        texts.append(f"{subject} reached {crossed} of its {dimension} budget{at_once} "
+                     f"({last.spent:g} of {last.limit:g})")
+    return texts
+
+
 class BudgetOutcome(BaseModel):
     """What one spending update newly caused."""
 

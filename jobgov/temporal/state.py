@@ -72,11 +72,11 @@ class PendingAsk(Message):
 #: What finally happened to an ask (``decisions[].action``).
 DecisionAction = Literal[
     "auto-approve",  # the policy approved it
-    "deny",  # the policy denied it
+    "deny",  # denied, by the policy or a person (``actor`` says who)
     "approve",  # a human approved it once
     "approve-always",  # a human approved it and granted that exact pattern for the job
     "grant",  # approved by an earlier approve-always of the same pattern
-    "reject",  # a human denied it
+    "reject",  # a person denied it, as releases before 0.3 recorded it (now "deny")
     "timeout",  # nobody decided in time: approvals.on_timeout applied
     "cancelled",  # the run was aborted or paused while it was pending: never approved
 ]

@@ -134,11 +134,11 @@ async def test_a_job_end_to_end_approve_deny_complete(
         second = status.pending[0]
         assert second.patterns == ["pip install requests"]
         record = await jg.deny("build", second.id, by="ana", reason="use the lock file", plan=plan)
-        assert record.action == "reject" and record.message == "use the lock file"
+        assert record.action == "deny" and record.message == "use the lock file"
 
         done = await eventually(lambda: jg.job_status("build", plan), lambda s: s.state.finished)
         assert done.state is JobState.COMPLETED
-        assert [(d.request_id, d.action) for d in done.decisions] == [(ask.id, "approve"), (second.id, "reject")]
+        assert [(d.request_id, d.action) for d in done.decisions] == [(ask.id, "approve"), (second.id, "deny")]
         assert [(r.request_id, r.reply, r.message) for r in agent.replies] == [
             (ask.id, "once", None), (second.id, "reject", "use the lock file")]
 

@@ -99,7 +99,7 @@ async def test_deny_with_message_and_unknown_request(dev_env: WorkflowEnvironmen
         assert "already decided" in str(info.value.cause)
         await approve(handle, second.id)
         result = (await handle.result()).status
-    assert actions(result)[ask.id] == "reject"
+    assert actions(result)[ask.id] == "deny"
     denied = next(r for r in agent.replies if r.request_id == ask.id)
     assert denied.reply == "reject" and denied.message == "vendor it"
 
@@ -287,7 +287,8 @@ async def test_a_normal_job_end_stops_its_stream_quietly(dev_env: WorkflowEnviro
 
 async def test_a_cancel_request_governs_like_kill(dev_env: WorkflowEnvironment, worker: Worker) -> None:
     """The UI's "Request Cancellation" (``temporal workflow cancel``): the agent's run is aborted,
-    the pending ask rejected, and the job ends ``cancelled`` in its status and search attributes."""
+    the pending ask rejected, and the job ends ``killed`` (the reason says: a cancel) in its status
+    and search attributes, while Temporal shows the execution cancelled."""
     from temporalio.client import WorkflowFailureError
     from temporalio.exceptions import CancelledError
 
@@ -302,9 +303,9 @@ async def test_a_cancel_request_governs_like_kill(dev_env: WorkflowEnvironment, 
     described = await handle.describe()
     assert described.status == WorkflowExecutionStatus.CANCELED
     attributes = described.typed_search_attributes
-    assert (attributes.get(names.SA_STATE), attributes.get(names.SA_PENDING_ASKS)) == ("cancelled", 0)
+    assert (attributes.get(names.SA_STATE), attributes.get(names.SA_PENDING_ASKS)) == ("killed", 0)
     final = await status(handle)  # the query replays the closed history to its end
-    assert final.state == "cancelled" and final.pending == []
+    assert final.state == "killed" and final.pending == []
     [record] = [d for d in final.decisions if d.request_id == ask.id]
     assert (record.action, record.reply) == ("cancelled", "reject") and "cancelled through Temporal" in (
         record.message or "")
@@ -313,3 +314,33 @@ async def test_a_cancel_request_governs_like_kill(dev_env: WorkflowEnvironment, 
     from jobgov.temporal.plugin import JobGovPlugin
 
     await Replayer(workflows=[], plugins=[JobGovPlugin()]).replay_workflow(await handle.fetch_history())
+
+
+async def test_the_plan_hears_every_change_of_a_jobs_state(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    """``plan status`` shows a job waiting for a person as such, not the "running" of its last step."""
+    async with FakeAgent(Scenario().bash("pip install x").text("x")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        first = await wait_for(handle, lambda s: bool(s.pending))
+        plan = dev_env.client.get_workflow_handle(names.plan_workflow_id(first.plan))
+
+        async def job_state() -> str | None:
+            reports = (await plan_status(plan)).jobs
+            return reports[0].state if reports else None
+
+        states: list[str | None] = []
+
+        async def reaches(state: str) -> bool:
+            states.append(await job_state())
+            return states[-1] == state
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await reaches("awaiting-approval"):
+            assert asyncio.get_running_loop().time() < deadline, states[-5:]
+            await asyncio.sleep(0.1)
+        await approve(handle, first.pending[0].id)
+        await handle.result()
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await reaches("completed"):
+            assert asyncio.get_running_loop().time() < deadline, states[-5:]
+            await asyncio.sleep(0.1)
+        await plan.terminate("test over")

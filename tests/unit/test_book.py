@@ -124,7 +124,7 @@ def test_deny_sends_the_message() -> None:
     b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
     record, effects = b.deny(DenyInput(request_id="a1", by="bob", reason="use the vendored copy"), T0)
     assert effects == [Reply("a1", "reject", "use the vendored copy")]
-    assert (record.action, record.message) == ("reject", "use the vendored copy")
+    assert (record.action, record.message) == ("deny", "use the vendored copy")
 
 
 def test_policy_deny_in_the_workflow_replies_with_reason() -> None:
@@ -308,3 +308,14 @@ def test_a_re_priced_recent_step_still_counts_by_the_difference_after_continue_a
                   config=parse_plan_config(""), carry=b.compacted())
     nxt.on_batch(batch(step_item(_id("prt", 1), "0.25")), T0)
     assert (nxt.s.steps, nxt.s.cost_usd) == (1, Decimal("0.25"))
+
+
+def test_one_step_past_several_thresholds_says_so_once() -> None:
+    b = book()
+    b.grouped_warnings = True  # what runs from 0.3 on do (workflow.patched)
+    effects = b.on_batch(batch(step_item("p1", "0.95")), T0)
+    warnings = [e.message for e in effects if isinstance(e, Notify) and e.kind == "budget-warning"]
+    assert warnings == ["job j reached 50% and 90% of its usd budget at once (0.95 of 1)"]
+    old = book()  # a run recorded before 0.3 replays with one warning per threshold
+    effects = old.on_batch(batch(step_item("p1", "0.95")), T0)
+    assert len([e for e in effects if isinstance(e, Notify) and e.kind == "budget-warning"]) == 2

@@ -35,7 +35,7 @@ def test_constants() -> None:
         "UPDATE_PLAN_RESUME": "resume",
         "QUERY_PLAN_STATUS": "status",
         "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
-        "PATCH_0_3_CANCEL": "jobgov-0.3-cancel-governs-like-kill",
+        "PATCH_0_3": "jobgov-0.3-true-states",
     }
 
 

@@ -82,6 +82,9 @@ class JobBook:
         if self.s.budget.limit is None and not self.s.counted and self.s.counted_through is None:
             self.s.budget = budgets.BudgetState(limit=config.budget.for_job(job))
         self._decided = set(self.s.decided)
+        #: One budget warning per dimension naming every threshold crossed at once (set by the
+        #: workflow from workflow.patched: runs before 0.3 sent one per threshold).
+        self.grouped_warnings = False
 
     # ------------------------------------------------------------------ derived
 
@@ -150,11 +153,11 @@ class JobBook:
         if self.finished:
             return []
         effects: list[Effect] = []
-        if state in (JobState.KILLED, JobState.CANCELLED):
+        if state is JobState.KILLED:
             effects.append(Abort())
         effects += self._cancel_pending(now, why)
         self.s.state = state
-        kind: Literal["killed", "finished"] = "killed" if state in (JobState.KILLED, JobState.CANCELLED) else "finished"
+        kind: Literal["killed", "finished"] = "killed" if state is JobState.KILLED else "finished"
         return [*effects, ReportToPlan(), Notify(kind, f"job {self.job} {state.value}: {why}")]
 
     # ------------------------------------------------------------------ stream events
@@ -207,9 +210,7 @@ class JobBook:
             self.s.cost_sources = sorted([*self.s.cost_sources, item.cost.source])
         self.s.budget, outcome = budgets.apply(self.s.budget, delta.usd, delta.tokens)
         effects: list[Effect] = [ReportToPlan()]
-        for warning in outcome.warnings:
-            text = (f"job {self.job} reached {warning.threshold:.0%} of its {warning.dimension} budget "
-                    f"({warning.spent:g} of {warning.limit:g})")
+        for text in budgets.warning_texts(f"job {self.job}", outcome.warnings, grouped=self.grouped_warnings):
             self.s.warnings.append(text)
             effects.append(Notify("budget-warning", text))
         if outcome.exceeded:
@@ -289,7 +290,7 @@ class JobBook:
             return
         reply: Literal["once", "always", "reject"] = item.reply if item.reply in ("once", "always") else "reject"  # type: ignore[assignment]
         self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
-                     action="reject" if reply == "reject" else "approve", reply=reply, decision=pending,
+                     action="deny" if reply == "reject" else "approve", reply=reply, decision=pending,
                      actor="opencode", now=now)
 
     # ------------------------------------------------------------------ lifecycle
@@ -345,7 +346,7 @@ class JobBook:
         self.validate_decision(req.request_id)
         pending = self.s.pending.pop(req.request_id)
         record = self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
-                              action="reject", reply="reject", decision=pending, actor=req.by, now=now,
+                              action="deny", reply="reject", decision=pending, actor=req.by, now=now,
                               message=req.reason)
         return record, [Reply(pending.id, "reject", req.reason)]
 
@@ -385,9 +386,10 @@ class JobBook:
         return self._finish(JobState.KILLED, now, f"killed by {req.by}" + (f": {req.reason}" if req.reason else ""))
 
     def cancel(self, now: datetime) -> list[Effect]:
-        """Temporal was asked to cancel the job's workflow: it ends like a kill (the agent's run is
-        aborted, every pending ask answered ``reject``) in the state ``cancelled``."""
-        return self._finish(JobState.CANCELLED, now, CANCELLED_BY_TEMPORAL)
+        """Temporal was asked to cancel the job's workflow: it is killed (the agent's run aborted,
+        every pending ask answered ``reject``). ``killed``, a state every release knows, keeps
+        clients of earlier releases able to read the job; the reason says it was a cancel."""
+        return self._finish(JobState.KILLED, now, CANCELLED_BY_TEMPORAL)
 
     def plan_hold(self, hold: PlanHold, now: datetime) -> list[Effect]:
         if self.finished:

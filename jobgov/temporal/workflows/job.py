@@ -96,12 +96,12 @@ class JobWorkflow:
             return await self._govern(input)
         except asyncio.CancelledError:
             # "Request Cancellation" in the UI, `temporal workflow cancel`, handle.cancel().
-            if workflow.patched(names.PATCH_0_3_CANCEL):
+            if workflow.patched(names.PATCH_0_3):
                 await self._end_cancelled()
             raise
         except (FailureError, pydantic.ValidationError):
             # These fail the workflow (not just its task): say so in the search attributes first.
-            if workflow.patched(names.PATCH_0_3_CANCEL):
+            if workflow.patched(names.PATCH_0_3):
                 self._publish_failed()
             raise
 
@@ -178,9 +178,16 @@ class JobWorkflow:
                 if isinstance(effect, ReportToPlan) and any(isinstance(e, ReportToPlan) for e in self._effects):
                     continue  # only the newest cumulative report matters
                 await self._apply(effect)
+            if self._state_unreported():
+                self._effects.append(ReportToPlan())  # the main loop drains it next
             if self._dirty:
                 self._publish()
                 self._dirty = False
+
+    def _state_unreported(self) -> bool:
+        """The job's state changed (paused, resumed, awaiting approval) since the plan last heard."""
+        return (self._reported is not None and not self._continuing and not self._effects
+                and self._reported != self._book.display_state().value and workflow.patched(names.PATCH_0_3))
 
     async def _apply(self, effect: Effect) -> None:
         book, url = self._book, self._input.agent_url
@@ -316,6 +323,8 @@ class JobWorkflow:
             isinstance(item, SessionItem) and item.status == "connected" for item in batch.items
         ):
             self._connected = True
+        if self._book.s.budget.limit is not None:  # only a budget warns (and so needs the marker)
+            self._book.grouped_warnings = workflow.patched(names.PATCH_0_3)
         self._effects += self._book.on_batch(batch, workflow.now())
         self._dirty = True
 

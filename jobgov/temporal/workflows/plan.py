@@ -86,9 +86,9 @@ class PlanWorkflow:
         delta_tokens = report.tokens - (previous.tokens if previous else 0)
         self._jobs[report.workflow_id] = report
         self._budget, outcome = budgets.apply(self._budget, delta_usd, delta_tokens)
-        for warning in outcome.warnings:
-            self._notes.append(("budget-warning", f"plan {self._input.plan} reached {warning.threshold:.0%} of its "
-                                f"{warning.dimension} budget ({warning.spent:g} of {warning.limit:g})"))
+        grouped = workflow.patched(names.PATCH_0_3) if outcome.warnings else False
+        for text in budgets.warning_texts(f"plan {self._input.plan}", outcome.warnings, grouped=grouped):
+            self._notes.append(("budget-warning", text))
         if outcome.exceeded:
             why = f"plan budget exceeded ({', '.join(outcome.exceeded_dimensions)})"
             if outcome.action == "notify":
