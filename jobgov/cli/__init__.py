@@ -89,8 +89,10 @@ def dev(
 
 @app.command()
 def demo(
-    interactive: Annotated[bool, typer.Option("--interactive", help="Wait for you to approve (UI or CLI).")] = False,
-    fake_agent: Annotated[bool, typer.Option("--fake-agent", help="Use the fake agent, not a real opencode.")] = False,
+    interactive: Annotated[bool, typer.Option("--interactive", metavar="",
+                                              help="Wait for you to approve (UI or CLI).")] = False,
+    fake_agent: Annotated[bool, typer.Option("--fake-agent", metavar="",
+                                             help="Use the fake agent, not a real opencode.")] = False,
     port: Annotated[int, typer.Option("--port", help="Temporal's gRPC port (0: a free one).")] = 0,
     ui_port: Annotated[int, typer.Option("--ui-port", help="The Web UI's port (0: a free one).")] = 0,
     db: Annotated[Path | None, typer.Option("--db", help="The SQLite file (default .jobgov/demo.db).")] = None,

@@ -48,7 +48,7 @@ AddressOpt = Annotated[str | None, typer.Option(
 NamespaceOpt = Annotated[str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace.")]
 PlanOpt = Annotated[str | None, typer.Option("--plan", "-p", help="The job's plan (needed when the job name is "
                                                                    "running in several plans).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON.")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: $USER).")]
 AddUsdOpt = Annotated[float | None, typer.Option("--add-usd", help="Raise the USD limit by this much first.")]
 AddTokensOpt = Annotated[int | None, typer.Option("--add-tokens", help="Raise the token limit by this much first.")]
@@ -232,8 +232,8 @@ def register(app: typer.Typer) -> None:
     def approve(
         job: Annotated[str, typer.Argument(help="The job's name.")],
         request_id: Annotated[str, typer.Argument(help="The pending ask's id (see `jobgov job status`).")],
-        always: Annotated[bool, typer.Option("--always", help="Also approve this exact request for the rest "
-                                                              "of the job.")] = False,
+        always: Annotated[bool, typer.Option("--always", metavar="", help="Also approve this exact request for "
+                                                                         "the rest of the job.")] = False,
         by: ByOpt = None,
         reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit trail).")] = None,
         plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = "default",

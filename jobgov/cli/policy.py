@@ -114,7 +114,7 @@ def register_replay(root: typer.Typer) -> None:
         worktree: Annotated[Path, typer.Option("--worktree", "-w", help="The job's worktree.")],
         config: ConfigOpt = None,
         job: JobOpt = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print JSON lines.")] = False,
     ) -> None:
         """Print what the policy would have decided for each permission.asked in a recorded stream."""
         from jobgov.opencode.events import ToolNames, read_events

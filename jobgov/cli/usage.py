@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--config", "-c", help="The plan config (YAML): pricing overrides and budget."),
         ] = None,
         job: Annotated[str | None, typer.Option("--job", "-j", help="Apply this job's budget overrides.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print JSON instead of a table.")] = False,
     ) -> None:
         """Print per-session and total tokens and cost of a recorded stream, and budget outcomes."""
         plan = load_config_or_exit(config)

@@ -273,3 +273,14 @@ def test_plan_resume_json(stub: type[StubClient]) -> None:
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["paused"] is False
     assert stub.calls[0][2]["add_usd"] == 2.5
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["job", "status"], ["approve"], ["plan", "status"], ["usage"],
+                                     ["replay"], ["demo"]])
+def test_flags_in_help_show_no_value_type(command: list[str]) -> None:
+    """A flag takes no value: ``--json`` shows no ``<bool>`` beside it."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    flags = [line for line in result.stdout.splitlines()
+             if any(f in line for f in ("--json", "--always", "--interactive", "--fake-agent"))]
+    assert flags and not any("<bool>" in line for line in flags), flags
