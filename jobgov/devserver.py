@@ -6,6 +6,11 @@ on a SQLite file that survives restarts (so paused jobs survive too), logging
 to a file beside that database. It waits (bounded) until the server answers,
 and stops it with SIGTERM, then SIGKILL if it lingers.
 
+It leaves nothing behind: on Linux the server gets SIGTERM when the process that
+started it dies, however it dies (``PR_SET_PDEATHSIG``; SIGKILL of ``jobgov dev``
+included), and a database file is served by one DevServer at a time (an
+exclusive ``flock`` on ``<db>.lock``, released by the kernel when its holder dies).
+
 The dev server registers ``--search-attribute`` flags only when it creates the
 database: on a later start over an existing file it ignores them. So after
 every start :class:`DevServer` also adds whatever is missing through the
@@ -18,11 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import os
 import shutil
 import signal
 import socket
+import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -77,6 +88,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child killed (SIGTERM) when ``parent`` dies; Linux only."""
+    if not sys.platform.startswith("linux"):
+        return None  # elsewhere a SIGKILLed parent leaves the server running: stop it by hand
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the death signal was armed
+            os._exit(1)
+
+    return preexec
+
+
+class DatabaseInUse(DevServerError):
+    """Another DevServer (another ``jobgov dev``) serves this database file."""
+
+
 class DevServer:
     """A Temporal dev server as a child process; ``async with DevServer(...) as server: server.address``.
 
@@ -111,6 +143,7 @@ class DevServer:
         self.start_timeout = start_timeout
         self._process: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
+        self._lock: IO[str] | None = None
 
     @property
     def address(self) -> str:
@@ -150,21 +183,42 @@ class DevServer:
                                      "Temporal server running?); choose another with --port / --ui-port")
         if self.db is not None:
             self.db.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self._log.write(f"\n--- jobgov: {' '.join(command)}\n".encode())
-        self._log.flush()
-        # A session of its own: Ctrl-C in a terminal reaches jobgov only, which stops the
-        # worker first and the server last (the worker would otherwise lose its server mid-shutdown).
-        self._process = await asyncio.create_subprocess_exec(
-            *command, stdin=asyncio.subprocess.DEVNULL, stdout=self._log, stderr=self._log, start_new_session=True,
-        )
+            self._lock_db(self.db)
         try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+            self._log.write(f"\n--- jobgov: {' '.join(command)}\n".encode())
+            self._log.flush()
+            # A session of its own: Ctrl-C in a terminal reaches jobgov only, which stops the worker
+            # first and the server last (the worker would otherwise lose its server mid-shutdown).
+            # The death signal is armed by the thread that forks: the event loop's.
+            self._process = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                start_new_session=True, preexec_fn=_die_with(os.getpid()),
+            )
             client = await self._wait_until_answering()
             await self._ensure_search_attributes(client)
         except BaseException:
             await self.stop()
             raise
+
+    def _lock_db(self, db: Path) -> None:
+        """Hold ``<db>.lock`` exclusively while serving ``db`` (the kernel drops it when we die)."""
+        path = db.with_name(db.name + ".lock")
+        lock = path.open("a+", encoding="utf-8")  # not inherited: the server never holds it
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise DatabaseInUse(f"{db} is already served by {holder}: stop that `jobgov dev` first, or choose "
+                                "another database with --db") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"jobgov dev (pid {os.getpid()}, Temporal on {self.address})\n")
+        lock.flush()
+        self._lock = lock
 
     async def _wait_until_answering(self) -> Client:
         loop = asyncio.get_running_loop()
@@ -221,6 +275,9 @@ class DevServer:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+            if self._lock is not None:
+                self._lock.close()  # releases the flock
+                self._lock = None
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of the server's log, for error messages."""

@@ -33,7 +33,7 @@ from jobgov.client import (
     NotFoundError,
     RejectedError,
 )
-from jobgov.devserver import DevServer, free_port
+from jobgov.devserver import DevServer, free_port, port_in_use
 from jobgov.run import CACHE_SPARE, CALL_SLOTS, DEFAULT_MAX_JOBS, run_worker
 from jobgov.temporal.payloads import JobStatus
 from jobgov.temporal.state import JobState
@@ -306,3 +306,43 @@ async def test_status_of_a_closed_job_is_how_it_closed(jg: JobGovClient, server:
     status = await jg.job_status("broken", plan)
     assert status.state is JobState.FAILED and status.job == "broken"
     assert status.error is not None and "job" in status.error and "Field required" in status.error
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_one_database_is_never_served_twice(tmp_path: Path) -> None:
+    from jobgov.devserver import DatabaseInUse
+
+    db = tmp_path / "temporal.db"
+    async with DevServer(port=0, ui_port=None, db=db) as first:
+        with pytest.raises(DatabaseInUse, match=rf"{db} is already served by jobgov dev \(pid {os.getpid()}, "
+                                               rf"Temporal on {first.address}\)"):
+            await DevServer(port=0, ui_port=None, db=db).start()
+        assert first.running  # the refused second start left the first alone
+    async with DevServer(port=0, ui_port=None, db=db) as second:  # free again once the first stopped
+        assert second.running
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the death signal is Linux's PR_SET_PDEATHSIG")
+async def test_sigkill_of_jobgov_dev_takes_its_server_down(tmp_path: Path) -> None:
+    db, port = tmp_path / "temporal.db", free_port()
+    process, _ = _start_dev(db, port, free_port(), "dev-kill")
+    [server] = [pid for pid in _children(process.pid) if "temporal" in Path(f"/proc/{pid}/cmdline").read_text()]
+    process.kill()
+    process.communicate()
+    await wait_until(lambda: not Path(f"/proc/{server}").exists()
+                     or "Z" in Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[0], timeout=30)
+    await wait_until(lambda: not port_in_use("127.0.0.1", port), timeout=30)
+    async with DevServer(port=0, ui_port=None, db=db) as again:  # the database is free too
+        assert again.running
