@@ -102,6 +102,9 @@ def start(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="The plan config (YAML).")] = None,
     task_queue: Annotated[str, typer.Option("--task-queue", envvar="JOBGOV_TASK_QUEUE",
                                             help="The worker's task queue.")] = names.DEFAULT_TASK_QUEUE,
+    no_agent_check: Annotated[bool, typer.Option(
+        "--no-agent-check", metavar="", help="Start without checking that the agent answers (and has --session): "
+                                             "for agents only the workers can reach.")] = False,
     address: AddressOpt = None,
     namespace: NamespaceOpt = "default",
     as_json: JsonOpt = False,
@@ -114,7 +117,8 @@ def start(
     except InputError as exc:
         fail(str(exc))
     workflow_id = _run(address, namespace, lambda c: c.start_job(
-        plan, job, agent, worktree, session_id=session, prompt=prompt, task_queue=task_queue, config=plan_config))
+        plan, job, agent, worktree, session_id=session, prompt=prompt, task_queue=task_queue, config=plan_config,
+        check_agent=not no_agent_check))
     if as_json:
         print_json({"workflow_id": workflow_id, "plan": plan, "job": job, "task_queue": task_queue})
         return

@@ -130,8 +130,39 @@ def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_
         raise InputError(f"worktree {worktree!r} must be an absolute path")
     if session_id is None and prompt is None:
         raise InputError("give a session id (--session) or a prompt (--prompt)")
+    if session_id is not None and prompt is not None:
+        raise InputError("give a session id (--session: govern a session already at work) or a prompt "
+                         "(--prompt: start a new session with it), not both")
     return _model(JobInput, plan=plan, job=job, agent_url=agent_url, worktree=worktree, session_id=session_id,
                   prompt=prompt, config=config or PlanConfig())
+
+
+#: Seconds the start-time check of an agent may take.
+AGENT_CHECK_TIMEOUT = 10.0
+
+
+async def check_agent_answers(agent_url: str, session_id: str | None = None) -> None:
+    """Check that the agent at ``agent_url`` answers and, when given, has ``session_id``.
+
+    Raises:
+        UnreachableError: The agent does not answer (names it and why).
+        NotFoundError: The agent has no such session.
+        JobGovError: The agent answered with an error.
+    """
+    import httpx  # only ``job start`` needs it: the other commands load less
+
+    path = f"/session/{session_id}" if session_id is not None else "/global/health"
+    try:
+        async with httpx.AsyncClient(base_url=agent_url.rstrip("/"), timeout=AGENT_CHECK_TIMEOUT) as http:
+            response = await http.get(path)
+    except httpx.HTTPError as exc:
+        raise UnreachableError(f"the agent at {agent_url} is not reachable ({type(exc).__name__}: "
+                               f"{exc or 'no answer'}); is `opencode serve` running there?") from None
+    if response.status_code == 404 and session_id is not None:
+        raise NotFoundError(f"the agent at {agent_url} has no session {session_id}")
+    if response.status_code >= 400:
+        raise JobGovError(f"the agent at {agent_url} answered GET {path} with HTTP {response.status_code}: "
+                          f"{response.text[:200]}")
 
 
 def _model(cls: type[_M], **values: Any) -> _M:
@@ -208,6 +239,7 @@ class JobGovClient:
         self, plan: str, job: str, agent_url: str, worktree: str, session_id: str | None = None,
         prompt: str | None = None, config_path: str | Path | None = None,
         task_queue: str = names.DEFAULT_TASK_QUEUE, *, config: PlanConfig | None = None,
+        check_agent: bool = True,
     ) -> str:
         """Start governing a job; returns its workflow id.
 
@@ -221,6 +253,8 @@ class JobGovClient:
             config_path: The plan config file, loaded here (the workflow gets the parsed config).
             task_queue: The task queue the jobgov worker polls.
             config: An already loaded config (instead of ``config_path``).
+            check_agent: Check first that the agent answers (and has ``session_id``). Turn it off
+                when this process cannot reach the agent but the workers can.
 
         Raises:
             ConfigError: The config file cannot be used.
@@ -230,6 +264,8 @@ class JobGovClient:
         if config is None:
             config = load_plan_config(Path(config_path) if config_path is not None else None)
         job_input = build_job_input(plan, job, agent_url, worktree, session_id, prompt, config)
+        if check_agent:
+            await check_agent_answers(agent_url, session_id)
         workflow_id = names.job_workflow_id(plan, job)
         attributes = TypedSearchAttributes([
             SearchAttributePair(names.SA_PLAN, plan),

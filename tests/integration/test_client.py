@@ -32,6 +32,7 @@ from jobgov.client import (
     JobGovClient,
     NotFoundError,
     RejectedError,
+    UnreachableError,
 )
 from jobgov.devserver import DevServer, free_port, port_in_use
 from jobgov.run import CACHE_SPARE, CALL_SLOTS, DEFAULT_MAX_JOBS, run_worker
@@ -346,3 +347,16 @@ async def test_sigkill_of_jobgov_dev_takes_its_server_down(tmp_path: Path) -> No
     await wait_until(lambda: not port_in_use("127.0.0.1", port), timeout=30)
     async with DevServer(port=0, ui_port=None, db=db) as again:  # the database is free too
         assert again.running
+
+
+async def test_a_start_checks_the_agent_and_its_session(jg: JobGovClient, task_queue: str, plan: str,
+                                                        worktree: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(UnreachableError, match=rf"the agent at {dead} is not reachable \(ConnectError"):
+        await jg.start_job(plan, "nowhere", dead, str(worktree), prompt="go", task_queue=task_queue)
+    async with FakeAgent(directory=str(worktree)) as agent:
+        with pytest.raises(NotFoundError, match=rf"the agent at {agent.base_url} has no session ses_ghost$"):
+            await jg.start_job(plan, "ghost", agent.base_url, str(worktree), session_id="ses_ghost",
+                               task_queue=task_queue)
+    # Nothing was started for either.
+    assert await jg.list_jobs(plan) == []

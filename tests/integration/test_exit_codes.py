@@ -57,7 +57,7 @@ def _commands(plan: str, job: str, agent: str) -> dict[str, tuple[list[str], int
     return {
         "jobs": (["jobs", "--plan", plan], 0),
         "job status": (["job", "status", job, "--plan", plan, "--json"], 0),
-        "job start (already running)": (["job", "start", "--agent", agent, "--worktree", "/tmp", "--plan", plan,
+        "job start (agent unreachable)": (["job", "start", "--agent", agent, "--worktree", "/tmp", "--plan", plan,
                                          "--job", job, "--prompt", "go"], 1),
         "approve (no such ask)": (["approve", job, "per_bogus", "--plan", plan], 1),
         "deny (no such ask)": (["deny", job, "per_bogus", "--plan", plan], 1),

@@ -284,3 +284,9 @@ def test_flags_in_help_show_no_value_type(command: list[str]) -> None:
     flags = [line for line in result.stdout.splitlines()
              if any(f in line for f in ("--json", "--always", "--interactive", "--fake-agent"))]
     assert flags and not any("<bool>" in line for line in flags), flags
+
+
+def test_start_refuses_a_session_and_a_prompt_together() -> None:
+    result = invoke("job", "start", "--agent", "http://127.0.0.1:4096", "--worktree", "/w", "--plan", "p",
+                    "--job", "j", "--session", "ses_1", "--prompt", "go", "--address", UNREACHABLE)
+    assert result.exit_code == 2 and "not both" in result.stderr
