@@ -177,6 +177,9 @@ def print_status(s: JobStatus) -> None:
         _out.print(Text(f"paused: {s.paused_reason} (resume with: jobgov resume {s.job} --plan {s.plan})"))
     if s.error:
         _out.print(Text(f"error: {s.error}"))
+    if s.agent is not None and not s.agent.reachable:
+        _out.print(Text(f"agent unreachable since {s.agent.since:%Y-%m-%d %H:%M:%S} UTC: {s.agent.error or '?'} "
+                        "(still retrying)"))
     for warning in s.warnings[-5:]:
         _out.print(Text(f"warning: {warning}"))
     if s.pending:

@@ -293,6 +293,14 @@ class AgentConfig(_Strict):
 
     continue_prompt: str = "Continue with the task where you left off."
     """Sent to the agent when a paused job resumes."""
+    unreachable_notify_after: timedelta = timedelta(seconds=60)
+    """How long the agent may be unreachable before a notification says so (the job keeps
+    retrying with backoff all along)."""
+
+    @field_validator("unreachable_notify_after", mode="before")
+    @classmethod
+    def _grace(cls, value: object) -> timedelta:
+        return parse_duration(value)
 
 
 class PlanConfig(_Strict):

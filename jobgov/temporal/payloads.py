@@ -19,6 +19,7 @@ from jobgov.domain.config import EffectivePolicy, PlanConfig
 from jobgov.domain.items import EventItem
 from jobgov.domain.usage import PricingConfig
 from jobgov.temporal.state import (
+    AgentReach,
     DecisionRecord,
     JobCarry,
     JobState,
@@ -27,7 +28,8 @@ from jobgov.temporal.state import (
 )
 
 #: What a notification is about (``NotifyInput.kind``, and the webhook payload's ``kind``).
-NotifyKind = Literal["ask", "budget-warning", "paused", "resumed", "killed", "finished", "plan-paused"]
+NotifyKind = Literal["ask", "budget-warning", "paused", "resumed", "killed", "finished", "plan-paused",
+                     "agent-unreachable"]
 
 
 # ---------------------------------------------------------------------------
@@ -168,6 +170,8 @@ class JobStatus(Message):
     warnings: list[str]
     paused_reason: str | None = None
     error: str | None = None
+    agent: AgentReach | None = None
+    """Whether the agent is reached (``None``: nothing reported yet; clients before 0.3 ignore it)."""
 
 
 class PlanStatus(Message):
@@ -212,6 +216,8 @@ class EventBatch(Message):
 
     generation: int
     items: list[EventItem]
+    agent: AgentReach | None = None
+    """The agent became unreachable, or reachable again (workers before 0.3 ignore it)."""
 
 
 class AgentCall(Message):

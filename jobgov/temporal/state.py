@@ -117,6 +117,18 @@ class StepRecord(Message):
     cost: CostRecord
 
 
+class AgentReach(Message):
+    """Whether the stream activity reaches the job's agent (sent on a change, and kept)."""
+
+    reachable: bool
+    since: datetime
+    """When it was last reached (unreachable), or reached again (reachable)."""
+    error: str | None = None
+    """Why it is not reached: the connection error, or how long no frame came."""
+    notified: bool = False
+    """The "unreachable" notification went out for this outage."""
+
+
 class JobCarry(Message):
     """A job's whole state: kept by the workflow and carried across continue-as-new."""
 
@@ -156,3 +168,5 @@ class JobCarry(Message):
     error: str | None = None
     report_seq: int = 0
     generation: int = 0
+    agent: AgentReach | None = None
+    """The agent's reachability as the stream last reported it (``None``: never reported)."""

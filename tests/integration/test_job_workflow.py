@@ -344,3 +344,22 @@ async def test_the_plan_hears_every_change_of_a_jobs_state(dev_env: WorkflowEnvi
             assert asyncio.get_running_loop().time() < deadline, states[-5:]
             await asyncio.sleep(0.1)
         await plan.terminate("test over")
+
+
+async def test_a_lost_agent_shows_in_status_and_is_notified(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    """The agent goes away mid-job (an ask pending): status says so at once, with when and why,
+    a notification follows after ``agent.unreachable_notify_after``, and the job keeps retrying."""
+    config = "agent: {unreachable_notify_after: 1s}\n"
+    agent = FakeAgent(Scenario().bash("pip install x").text("x"))
+    await agent.start()
+    try:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, config=config)
+        await wait_for(handle, lambda s: bool(s.pending))
+    finally:
+        await agent.stop()
+    lost = await wait_for(handle, lambda s: s.agent is not None and not s.agent.reachable, timeout=20)
+    assert lost.state == "awaiting-approval" and lost.agent is not None and "ConnectError" in (lost.agent.error or "")
+    noticed = await wait_for(handle, lambda s: any("has been unreachable" in w for w in s.warnings), timeout=20)
+    assert noticed.agent is not None and noticed.agent.notified
+    # (A kill now would wait minutes for its abort and reply to fail against the gone agent.)
+    await handle.terminate("test over")

@@ -319,3 +319,31 @@ def test_one_step_past_several_thresholds_says_so_once() -> None:
     old = book()  # a run recorded before 0.3 replays with one warning per threshold
     effects = old.on_batch(batch(step_item("p1", "0.95")), T0)
     assert len([e for e in effects if isinstance(e, Notify) and e.kind == "budget-warning"]) == 2
+
+
+def test_an_unreachable_agent_is_shown_and_notified_after_the_grace_period() -> None:
+    from datetime import timedelta
+
+    from jobgov.temporal.state import AgentReach
+
+    b = book(CONFIG + "agent: {unreachable_notify_after: 30s}\n")
+    lost = AgentReach(reachable=False, since=T0, error="ConnectError: refused")
+    assert b.on_agent(lost, T0 + timedelta(seconds=5)) == []
+    assert b.status().agent == lost and "**Agent unreachable** since" in b.details_markdown()
+    assert b.next_deadline() == T0 + timedelta(seconds=30)
+    assert b.expire(T0 + timedelta(seconds=29)) == []
+    [notice] = b.expire(T0 + timedelta(seconds=30))
+    assert isinstance(notice, Notify) and notice.kind == "agent-unreachable" and "since" in notice.message
+    assert b.next_deadline() is None and b.expire(T0 + timedelta(seconds=90)) == []  # once per outage
+    assert b.on_agent(lost, T0 + timedelta(seconds=40)) == []  # a repeated report changes nothing
+    [back] = b.on_agent(AgentReach(reachable=True, since=T0 + timedelta(seconds=50)), T0 + timedelta(seconds=50))
+    assert isinstance(back, Notify) and "reachable again" in back.message
+    assert b.status().agent is not None and b.status().agent.reachable
+    assert "Agent unreachable" not in b.details_markdown()
+
+
+def test_details_write_amounts_without_a_dollar_sign() -> None:
+    """The Temporal UI reads a bare dollar sign in the details as the start of a formula."""
+    b = book()
+    b.on_batch(batch(step_item("p1", "0.3")), T0)
+    assert "$" not in b.details_markdown() and "0.3000 USD" in b.details_markdown()

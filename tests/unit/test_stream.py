@@ -450,7 +450,9 @@ async def test_an_unreachable_agent_is_retried_forever_with_heartbeats(http: htt
     try:
         await until(lambda: consumer.progress.reconnects >= 3)
         assert not task.done()
-        assert h.heartbeats and h.heartbeats[-1]["reconnects"] >= 2 and h.batches == []
+        # Nothing but the one report that the agent is unreachable (once per outage).
+        assert h.heartbeats and h.heartbeats[-1]["reconnects"] >= 2
+        assert [(b.items, b.agent is not None and b.agent.reachable) for b in h.batches] == [([], False)]
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -537,3 +539,33 @@ def test_session_items_from_captures(capture: str, status: str, message: str | N
     assert items[-1].status == "idle"
     assert any(ends_run(e) for e in events)
     assert not any(ends_run(e) for e in events if e["type"] in ("permission.asked", "message.updated"))
+
+
+async def test_the_agent_going_silent_or_away_is_reported_once_each_way(http: httpx.AsyncClient,
+                                                                        worktree: str) -> None:
+    from jobgov.temporal.state import AgentReach
+
+    def reports(h: Harness) -> list[AgentReach]:
+        return [b.agent for b in h.batches if b.agent is not None]
+
+    silent = StreamSettings(heartbeat_every=0.05, backoff_min=0.05, backoff_max=0.2, idle_timeout=30.0,
+                            silent_after=0.5)
+    async with FakeAgent(directory=worktree, heartbeat_interval=2.0) as fake:
+        h = Harness(fake, AgentClient(http, fake.base_url), worktree)
+        try:
+            await h.start(await h.session(), settings=silent)
+            # No frame for 0.5 s (the fake agent's heartbeat comes every 2 s): unreachable, once.
+            await until(lambda: len(reports(h)) == 1, what="an unreachable report")
+            assert (reports(h)[0].reachable, reports(h)[0].error) == (False, "no frame from the agent for 0.5s")
+            # The heartbeat frame arrives: reachable again, once.
+            await until(lambda: len(reports(h)) == 2, what="a reachable report")
+            assert reports(h)[1].reachable
+            # The agent goes away: the reconnect fails, and that is reported at once.
+            await fake.stop()
+            await until(lambda: len(reports(h)) == 3, what="an unreachable report after the agent stopped")
+            gone = reports(h)[2]
+            assert not gone.reachable and "ConnectError" in (gone.error or ""), gone
+            await asyncio.sleep(0.5)  # reconnects keep failing: still one report per outage
+            assert len(reports(h)) == 3
+        finally:
+            await h.stop()

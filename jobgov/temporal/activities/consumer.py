@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -50,6 +51,7 @@ from jobgov.opencode.usage import UsageLedger
 from jobgov.policy.normalize import normalize
 from jobgov.temporal.activities.errors import is_retryable_status
 from jobgov.temporal.payloads import EventBatch, StreamInput
+from jobgov.temporal.state import AgentReach
 
 __all__ = ["EventStreamConsumer", "StreamProgress", "StreamSettings", "WorkflowGone"]
 
@@ -72,6 +74,9 @@ class StreamSettings:
     """Reconnect when no frame arrived for this long (opencode sends a heartbeat every 10 s)."""
     reply_attempts: int = 3
     """Tries to deliver an automatic reply before resynchronising through a reconnect."""
+    silent_after: float = 15.0
+    """Report the agent unreachable when no frame came for this long (opencode sends a heartbeat
+    every 10 s), or at once when a connection attempt fails; reachable again on the next connect."""
     coalesce: float = 0.5
     """Seconds usage updates may wait to travel with the next ask's record (one signal, not two
     a step); a status change or an ask for a person goes at once."""
@@ -108,6 +113,8 @@ class _Ended:
 _CONNECTED: Final = object()
 #: ``_next``'s answer when coalesced items have waited long enough.
 _FLUSH_DUE: Final = object()
+#: The agent was heard from again after it was reported unreachable (any frame, heartbeats too).
+_HEARD: Final = object()
 _Queued = Event | _Ended | object
 
 
@@ -157,6 +164,8 @@ class EventStreamConsumer:
         self._carry: _Ended | None = None
         self._flush_at: float | None = None
         self._last_frame = 0.0
+        self._unreachable = False  # reported unreachable, and not reached since
+        self._attempt_connected = False
 
     @property
     def budget(self) -> BudgetState | None:
@@ -186,11 +195,14 @@ class EventStreamConsumer:
         delay = self._settings.backoff_min
         while True:
             started = loop.time()
+            self._attempt_connected = False
             try:
                 await self._connection()
                 reason = "closed by the agent"
             except (AgentError, _Resync) as exc:
                 reason = str(exc)
+            if not self._attempt_connected:
+                await self._report_unreachable(reason)
             if loop.time() - started >= self._settings.backoff_max:
                 delay = self._settings.backoff_min  # it was healthy: retry quickly
             self.progress.reconnects += 1
@@ -210,8 +222,12 @@ class EventStreamConsumer:
         try:
             while True:
                 first = await self._next(queue)
+                if self._unreachable and (first is _CONNECTED or first is _HEARD or isinstance(first, dict)):
+                    await self._report_reachable()  # heard from again
+                if first is _HEARD:
+                    continue
                 if first is _CONNECTED:
-                    self.progress.connected = True
+                    self.progress.connected = self._attempt_connected = True
                     self._outbox.append(SessionItem(status="connected"))
                     await self._flush()  # at once: the workflow may wait for it to prompt
                     await self._reconcile()
@@ -244,6 +260,8 @@ class EventStreamConsumer:
                 queue.put_nowait(_CONNECTED)
                 async for event in stream:
                     self._last_frame = asyncio.get_running_loop().time()
+                    if self._unreachable:
+                        queue.put_nowait(_HEARD)
                     self.progress.events += 1
                     self.progress.last_event_id = event.get("id") or self.progress.last_event_id
                     if session_of(event) == self._input.session_id:
@@ -283,6 +301,12 @@ class EventStreamConsumer:
             remaining = self._last_frame + idle - now if idle is not None else float("inf")
             if remaining <= 0:
                 raise _Resync(f"no frame for {idle:.0f}s")
+            silent = self._settings.silent_after
+            if not self._unreachable and now - self._last_frame >= silent:
+                await self._report_unreachable(f"no frame from the agent for {silent:g}s")
+                continue
+            if not self._unreachable:
+                remaining = min(remaining, self._last_frame + silent - now)
             if self._flush_at is not None:
                 remaining = min(remaining, self._flush_at - now)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation of
@@ -299,7 +323,7 @@ class EventStreamConsumer:
             if isinstance(item, _Ended):
                 self._carry = item
                 break
-            if item is not _CONNECTED:
+            if item is not _CONNECTED and item is not _HEARD:
                 burst.append(item)
         return burst
 
@@ -472,6 +496,26 @@ class EventStreamConsumer:
             return
         self._outbox.append(item)
         self.progress.status = item.status
+
+    async def _report_unreachable(self, error: str) -> None:
+        """Tell the workflow once per outage, with when the agent was last heard from."""
+        if self._unreachable:
+            return
+        self._unreachable = True
+        silent_for = asyncio.get_running_loop().time() - self._last_frame if self._last_frame else 0.0
+        since = datetime.now(UTC) - timedelta(seconds=silent_for)
+        self._log.warning("stream %s: the agent at %s is unreachable: %s", self._input.session_id,
+                          self._input.agent_url, error)
+        await self._send(EventBatch(generation=self._input.generation, items=[],
+                                    agent=AgentReach(reachable=False, since=since, error=error)))
+
+    async def _report_reachable(self) -> None:
+        if not self._unreachable:
+            return
+        self._unreachable = False
+        self._log.info("stream %s: the agent at %s is reachable again", self._input.session_id, self._input.agent_url)
+        await self._send(EventBatch(generation=self._input.generation, items=[],
+                                    agent=AgentReach(reachable=True, since=datetime.now(UTC))))
 
     async def _flush(self) -> None:
         """Send everything ready as one batch; kept for the next try if sending fails."""

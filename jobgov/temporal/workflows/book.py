@@ -33,6 +33,7 @@ from jobgov.temporal.payloads import (
     ResumeInput,
 )
 from jobgov.temporal.state import (
+    AgentReach,
     DecisionAction,
     DecisionRecord,
     Grant,
@@ -113,7 +114,25 @@ class JobBook:
 
     def next_deadline(self) -> datetime | None:
         deadlines = [p.deadline for p in self.s.pending.values() if p.deadline is not None]
+        if (agent := self._unreachable_unnotified()) is not None:
+            deadlines.append(agent.since + self.config.agent.unreachable_notify_after)
         return min(deadlines) if deadlines else None
+
+    def _unreachable_unnotified(self) -> AgentReach | None:
+        agent = self.s.agent
+        return agent if agent is not None and not agent.reachable and not agent.notified and not self.finished else None
+
+    def on_agent(self, reach: AgentReach, now: datetime) -> list[Effect]:
+        """The stream reports the agent unreachable, or reachable again (one report per change)."""
+        previous = self.s.agent
+        if self.finished or (previous is not None and previous.reachable == reach.reachable):
+            return []
+        self.s.agent = reach
+        if reach.reachable and previous is not None and previous.notified:
+            text = f"job {self.job}: the agent at {self.agent_url} is reachable again"
+            self.s.warnings.append(text)
+            return [Notify("agent-unreachable", text)]
+        return []
 
     # ------------------------------------------------------------------ helpers
 
@@ -302,8 +321,16 @@ class JobBook:
             self.s.state = JobState.RUNNING
 
     def expire(self, now: datetime) -> list[Effect]:
-        """Apply ``approvals.on_timeout`` to asks whose deadline has passed (fail closed)."""
+        """Apply ``approvals.on_timeout`` to asks whose deadline has passed (fail closed), and say
+        so when the agent has been unreachable for ``agent.unreachable_notify_after``."""
         effects: list[Effect] = []
+        agent = self._unreachable_unnotified()
+        if agent is not None and agent.since + self.config.agent.unreachable_notify_after <= now:
+            self.s.agent = agent.model_copy(update={"notified": True})
+            text = (f"job {self.job}: the agent at {self.agent_url} has been unreachable since "
+                    f"{agent.since:%Y-%m-%d %H:%M:%S} UTC ({agent.error or 'no answer'}); still retrying")
+            self.s.warnings.append(text)
+            effects.append(Notify("agent-unreachable", text))
         for pending in [p for p in self.s.pending.values() if p.deadline is not None and p.deadline <= now]:
             if self.config.approvals.on_timeout == "kill":
                 return effects + self._finish(JobState.KILLED, now, f"ask {pending.id} timed out")
@@ -419,13 +446,19 @@ class JobBook:
             steps=s.steps, cost_sources=s.cost_sources, budget=self.budget_view(),
             pending=list(s.pending.values()),
             decisions=s.decisions, warnings=s.warnings, paused_reason=s.paused_reason, error=s.error,
+            agent=s.agent,
         )
 
     def details_markdown(self) -> str:
         """A short summary for ``workflow.set_current_details`` (shown in the Temporal UI)."""
         s = self.s
-        lines = [f"**{self.display_state().value}** · ${float(s.cost_usd):.4f} · {s.tokens.total} tokens"
+        # Amounts read "0.0037 USD": the Temporal UI renders details as markdown with maths, where a
+        # bare dollar sign starts a formula.
+        lines = [f"**{self.display_state().value}** · {float(s.cost_usd):.4f} USD · {s.tokens.total} tokens"
                  f" · {s.steps} steps"]
+        if s.agent is not None and not s.agent.reachable:
+            lines.append(f"**Agent unreachable** since {s.agent.since:%Y-%m-%d %H:%M:%S} UTC: {s.agent.error or '?'} "
+                         "(the stream keeps retrying).")
         if s.paused_reason:
             lines.append(f"Paused: {s.paused_reason}. Send update `resume` (e.g. `{{\"add_usd\": 1}}`).")
         view = self.budget_view()
@@ -433,7 +466,7 @@ class JobBook:
             limit = view.limit
             parts = []
             if limit is not None and limit.usd is not None:
-                parts.append(f"${view.spent_usd:.4f} of ${limit.usd:g}")
+                parts.append(f"{view.spent_usd:.4f} of {limit.usd:g} USD")
             if limit is not None and limit.tokens is not None:
                 parts.append(f"{view.spent_tokens} of {limit.tokens} tokens")
             lines.append("Budget: " + ", ".join(parts) + (" — **exceeded**" if view.exceeded else ""))

@@ -30,7 +30,7 @@ AGENT_CALL_RETRY = RetryPolicy(
 )
 #: The stream runs for the job's life; a missed heartbeat means its worker died: retry elsewhere.
 #: 30 s, not less: under load (hundreds of jobs on two cores) a 5 s timeout cancelled healthy
-#: streams, and every retry reconnected and re-read the agent. The consumer beats every 2 s.
+#: streams, and every retry reconnected and re-read the agent. The consumer beats every 10 s.
 STREAM_HEARTBEAT = timedelta(seconds=30)
 STREAM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=15))
 #: Plan notifications are logged by the activity; a stuck webhook must not hold the plan.

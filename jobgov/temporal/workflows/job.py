@@ -326,6 +326,9 @@ class JobWorkflow:
         if self._book.s.budget.limit is not None:  # only a budget warns (and so needs the marker)
             self._book.grouped_warnings = workflow.patched(names.PATCH_0_3)
         self._effects += self._book.on_batch(batch, workflow.now())
+        if (batch.agent is not None and batch.generation == self._book.s.generation
+                and workflow.patched(names.PATCH_0_3)):
+            self._effects += self._book.on_agent(batch.agent, workflow.now())
         self._dirty = True
 
     @workflow.signal(name=names.SIGNAL_JOB_PLAN_HOLD)
