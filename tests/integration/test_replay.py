@@ -10,11 +10,12 @@ are never re-recorded: ``JOBGOV_RECORD_HISTORIES=1`` adds this version's folder 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
@@ -61,6 +62,17 @@ async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: 
         histories = {"job-approve-pause-resume": await handle.fetch_history(),
                      "plan-reports": await plan.fetch_history()}
         await plan.terminate("test over")
+    # 0.3: a cancel request governs like kill (the agent aborted, the pending ask rejected).
+    async with FakeAgent(Scenario().bash("pip install x").text("x")) as agent, Worker(
+        dev_env.client, task_queue=task_queue
+    ):
+        handle = await start_job(dev_env.client, task_queue, agent.base_url)
+        await wait_for(handle, lambda s: bool(s.pending))
+        await handle.cancel()
+        await wait_until(lambda: bool(agent.aborts) and bool(agent.replies))
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+        histories["job-cancelled"] = await handle.fetch_history()
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
         if os.environ.get("JOBGOV_RECORD_HISTORIES"):
