@@ -57,13 +57,17 @@ def plan_workflow_id(plan: str) -> str:
 # workflow.patched ids: each gates a change of workflow behaviour, so that histories recorded before
 # it replay without it. Never reused, never removed while such histories may still run.
 PATCH_0_2 = "jobgov-0.2-drain-checks-continue-as-new"
-#: 0.3, the release of true states: a cancel request governs like a kill (abort, reject pending
-#: asks, final state and search attributes); a job whose workflow fails publishes ``failed``
-#: first; one budget warning per dimension names every threshold one step crossed at once; the
-#: plan hears of every change of a job's state (paused, resumed, awaiting approval).
-PATCH_0_3 = "jobgov-0.3-true-states"
 """0.2: the main loop's drain stops when continue-as-new is due; search attributes and plan
 reports refresh on a state change or at most every few seconds."""
+PATCH_0_3 = "jobgov-0.3-true-states"
+"""0.3, the release of true states: a cancel request governs like a kill (abort, reject pending
+asks, final state and search attributes); a job whose workflow fails publishes ``failed`` first;
+one budget warning per dimension names every threshold one step crossed at once; the plan hears
+of every change of a job's state; a run that ended unfinished continues or fails the job; the
+agent's reachability is kept and notified."""
+PATCH_0_3_START = "jobgov-0.3-bounded-start"
+"""0.3: creating the session is retried by the workflow, with a warning while the agent does not
+answer, and fails the job after ``agent.start_timeout``."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

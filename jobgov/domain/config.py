@@ -292,12 +292,20 @@ class AgentConfig(_Strict):
     """How jobgov talks to the agent."""
 
     continue_prompt: str = "Continue with the task where you left off."
-    """Sent to the agent when a paused job resumes."""
+    """Sent to the agent when a paused job resumes, or a run ended unfinished."""
+    on_interrupted: Literal["continue", "fail"] = "continue"
+    """A run that ended with its work unfinished (the agent restarted mid-step, someone else aborted
+    it): send ``continue_prompt`` so the work resumes, or fail the job naming what happened."""
+    max_continues: int = Field(default=3, ge=0)
+    """Continues sent for unfinished runs before the job fails instead."""
+    start_timeout: timedelta = timedelta(minutes=2)
+    """How long a job keeps trying to create its session on an agent that does not answer (a
+    warning shows meanwhile) before it fails naming the agent and the error."""
     unreachable_notify_after: timedelta = timedelta(seconds=60)
     """How long the agent may be unreachable before a notification says so (the job keeps
     retrying with backoff all along)."""
 
-    @field_validator("unreachable_notify_after", mode="before")
+    @field_validator("unreachable_notify_after", "start_timeout", mode="before")
     @classmethod
     def _grace(cls, value: object) -> timedelta:
         return parse_duration(value)

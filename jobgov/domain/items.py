@@ -46,6 +46,10 @@ class SessionItem(_Item):
     kind: Literal["session"] = "session"
     status: Literal["connected", "busy", "retry", "idle", "error", "aborted"]
     message: str | None = None
+    unfinished: str | None = None
+    """With ``idle``: why the run that just ended left its work unfinished (the agent restarted
+    mid-step, someone else aborted it, it stopped after its tools before the model answered);
+    ``None``: it finished, or nobody could tell. Workers before 0.3 ignore it."""
 
 
 class RepliedItem(_Item):

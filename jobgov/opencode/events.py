@@ -171,6 +171,30 @@ def status_item(status: Any) -> SessionItem | None:
     return None
 
 
+def unfinished_run(messages: list[dict[str, Any]]) -> str | None:
+    """Why the session's last run ended with its work unfinished, from ``GET /session/{id}/message``;
+    ``None`` when it finished (the model's last step ended with ``stop``), or when a rejection or an
+    error ended it (those have their own events), or when there is nothing to tell.
+    """
+    assistants = [m for m in messages if _dict(m.get("info")).get("role") == "assistant"]
+    if not assistants:
+        return None
+    info, parts = _dict(assistants[-1].get("info")), assistants[-1].get("parts")
+    error = _dict(info.get("error")).get("name")
+    if error == "MessageAbortedError":
+        return "the run was aborted"
+    if error is not None:
+        return None  # an agent error: session.error reports it, and the job fails
+    if not _dict(info.get("time")).get("completed"):
+        return "the agent's last step never completed (the agent restarted, or lost its model mid-step)"
+    if info.get("finish") == "tool-calls":
+        tools = [_dict(p) for p in parts if _dict(p).get("type") == "tool"] if isinstance(parts, list) else []
+        states = {_dict(t.get("state")).get("status") for t in tools}
+        if tools and states <= {"completed"}:
+            return "the run stopped after its tools ran, before the model answered"
+    return None
+
+
 def session_item(event: Event) -> SessionItem | None:
     """The item for ``session.status``, ``session.idle`` and ``session.error``; else ``None``."""
     kind, props = event.get("type"), _dict(event.get("properties"))

@@ -170,3 +170,5 @@ class JobCarry(Message):
     generation: int = 0
     agent: AgentReach | None = None
     """The agent's reachability as the stream last reported it (``None``: never reported)."""
+    continues: int = 0
+    """Continue prompts sent for runs that ended unfinished."""

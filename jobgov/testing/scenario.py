@@ -126,7 +126,12 @@ class _Text:
     usage: Usage
 
 
-_Step = _Tool | _Text
+@dataclass(frozen=True)
+class _Crash:
+    """The agent dies mid-step: the turn ends there, its later steps never run."""
+
+
+_Step = _Tool | _Text | _Crash
 
 
 @dataclass
@@ -176,6 +181,12 @@ class Scenario:
     def text(self, text: str, *, usage: Usage | None = None) -> Scenario:
         """A step that streams ``text`` and finishes with reason ``stop``."""
         self.turns[-1].append(_Text(text, usage or Usage()))
+        return self
+
+    def crash(self) -> Scenario:
+        """The agent dies mid-step (it was restarted): an assistant message starts and never
+        completes, the session goes idle, and the turn's later steps never run."""
+        self.turns[-1].append(_Crash())
         return self
 
     def tool(
@@ -298,6 +309,9 @@ class _TurnRenderer:
         self.emit("session.updated", info={})  # the fake fills in the live session object
         self.emit("session.status", status={"type": "busy"})
         for step in steps:
+            if isinstance(step, _Crash):
+                self.crash()
+                break
             self.step(step)
         # opencode sends one more "busy" right before going idle (every capture shows it).
         self.emit("session.status", status={"type": "busy"})
@@ -307,7 +321,17 @@ class _TurnRenderer:
         self.emit("session.diff", diff=[])
         return self.items
 
-    def step(self, step: _Step) -> None:
+    def crash(self) -> None:
+        info = {"id": new_id("msg"), "parentID": self.user_id, "role": "assistant", "mode": "build",
+                "agent": "build", "path": {"cwd": self.ctx.directory, "root": self.ctx.directory}, "cost": 0,
+                "tokens": zero_tokens(), "modelID": "fake-model", "providerID": "fake",
+                "time": {"created": now_ms()}, "sessionID": self.sid}
+        self.emit("session.status", status={"type": "busy"})
+        self.emit("message.updated", info=info)
+        base = {"messageID": info["id"], "sessionID": self.sid}
+        self.part({"id": new_id("prt"), **base, "snapshot": _SNAPSHOT, "type": "step-start"})
+
+    def step(self, step: _Tool | _Text) -> None:
         mid = new_id("msg")
         root = self.ctx.directory
         info: dict[str, Any] = {

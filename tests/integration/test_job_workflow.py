@@ -363,3 +363,39 @@ async def test_a_lost_agent_shows_in_status_and_is_notified(dev_env: WorkflowEnv
     assert noticed.agent is not None and noticed.agent.notified
     # (A kill now would wait minutes for its abort and reply to fail against the gone agent.)
     await handle.terminate("test over")
+
+
+async def test_a_run_that_ends_unfinished_is_continued_or_fails(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    """The agent dies mid-step (opencode restarted): the job is never "completed" with the work
+    undone. By default it sends the continue prompt; with ``on_interrupted: fail`` it fails."""
+    async with FakeAgent(Scenario().bash("ls").crash().bash("echo never")) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        result = (await handle.result()).status
+    continue_prompt = "Continue with the task where you left off."
+    assert [p.text for p in agent.prompts] == ["Do the task.", continue_prompt]
+    assert result.state == "completed"  # the continued run (the fake's default turn) finished
+    assert any("ended unfinished" in w and "never completed" in w for w in result.warnings)
+
+    async with FakeAgent(Scenario().bash("ls").crash()) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url,
+                                 config="agent: {on_interrupted: fail}\n")
+        result = (await handle.result()).status
+    assert result.state == "failed" and len(agent.prompts) == 1
+    assert result.error is not None and result.error.startswith("the run ended unfinished: the agent's last step")
+
+
+async def test_a_start_on_an_agent_that_never_answers_warns_then_fails(dev_env: WorkflowEnvironment,
+                                                                       worker: Worker) -> None:
+    from temporalio.client import WorkflowFailureError
+
+    from jobgov.devserver import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    handle = await start_job(dev_env.client, worker.task_queue, dead, config="agent: {start_timeout: 4s}\n")
+    retrying = await wait_for(handle, lambda s: any("cannot create the session" in w for w in s.warnings))
+    assert retrying.state == "starting" and dead in retrying.warnings[-1]
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert f"the agent at {dead} did not answer within 0:00:04" in str(failure.value.cause)
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(names.SA_STATE) == "failed"

@@ -347,3 +347,20 @@ def test_details_write_amounts_without_a_dollar_sign() -> None:
     b = book()
     b.on_batch(batch(step_item("p1", "0.3")), T0)
     assert "$" not in b.details_markdown() and "0.3000 USD" in b.details_markdown()
+
+
+def test_an_unfinished_run_is_continued_then_failed_never_completed() -> None:
+    b = book(CONFIG + "agent: {max_continues: 1}\n")
+    b.interrupt_aware = True  # what runs from 0.3 on do (workflow.patched)
+    b.on_batch(batch(SessionItem(status="busy")), T0)
+    effects = b.on_batch(batch(SessionItem(status="idle", unfinished="the agent restarted")), T0)
+    assert b.s.state is JobState.RUNNING and b.s.continues == 1
+    assert Prompt(b.config.agent.continue_prompt) in effects and "sent continue 1 of 1" in b.s.warnings[-1]
+    b.on_batch(batch(SessionItem(status="busy")), T0)
+    b.on_batch(batch(SessionItem(status="idle", unfinished="the agent restarted")), T0)
+    assert b.s.state is JobState.FAILED
+    assert b.s.error == "the run ended unfinished after 1 continue: the agent restarted"
+    old = book()  # a run recorded before 0.3 replays as it ran: completed
+    old.on_batch(batch(SessionItem(status="busy")), T0)
+    old.on_batch(batch(SessionItem(status="idle", unfinished="the agent restarted")), T0)
+    assert old.s.state is JobState.COMPLETED

@@ -36,6 +36,7 @@ def test_constants() -> None:
         "QUERY_PLAN_STATUS": "status",
         "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
         "PATCH_0_3": "jobgov-0.3-true-states",
+        "PATCH_0_3_START": "jobgov-0.3-bounded-start",
     }
 
 

@@ -569,3 +569,45 @@ async def test_the_agent_going_silent_or_away_is_reported_once_each_way(http: ht
             assert len(reports(h)) == 3
         finally:
             await h.stop()
+
+
+@pytest.mark.parametrize(("capture", "expected"), [
+    ("approve", None), ("text_sync", None), ("webfetch", None), ("llm_error_500_retry", None),
+    ("bash_reject", None), ("reject_external", None),  # a rejection ends a run: not "unfinished"
+    ("llm_error_400", None),  # an agent error: session.error fails the job
+    ("abort_running_tool", "the run was aborted"), ("abort_while_permission_pending", "the run was aborted"),
+])
+def test_how_a_captured_run_ended(capture: str, expected: str | None) -> None:
+    from jobgov.opencode.events import unfinished_run
+    from tests.helpers import CAPTURES
+
+    messages = json.loads((CAPTURES / f"{capture}.messages.json").read_text())
+    assert unfinished_run(messages) == expected
+
+
+def test_a_step_that_never_completed_or_stopped_after_its_tools_is_unfinished() -> None:
+    from jobgov.opencode.events import unfinished_run
+
+    def assistant(**info: Any) -> dict[str, Any]:
+        return {"info": {"role": "assistant", "time": {"created": 1}, **info}, "parts": info.pop("parts", [])}
+
+    assert "never completed" in (unfinished_run([assistant()]) or "")
+    done_tool = {"type": "tool", "state": {"status": "completed"}}
+    stopped = assistant(time={"created": 1, "completed": 2}, finish="tool-calls")
+    stopped["parts"] = [done_tool]
+    assert unfinished_run([stopped]) == "the run stopped after its tools ran, before the model answered"
+    assert unfinished_run([]) is None
+
+
+async def test_an_idle_says_whether_its_run_finished(http: httpx.AsyncClient, worktree: str) -> None:
+    async with harness(http, worktree, Scenario().bash("ls").crash().bash("echo never")) as h:
+        sid = await h.session()
+        await h.start(sid)
+        await h.api.prompt_async(sid, "go")
+        await h.fake.wait_idle(sid)
+        # The first idle is the status read at connect (before the prompt); then the run's own.
+        await until(lambda: sum(i.status == "idle" for i in h.of(SessionItem)) >= 2, what="the run's idle")
+        idle = [i for i in h.of(SessionItem) if i.status == "idle"]
+        assert idle[0].unfinished is None
+        assert idle[-1].unfinished is not None and "never completed" in idle[-1].unfinished
+        assert [a.ask.ask.metadata.get("command") for a in h.of(AskItem)] == ["ls"]  # "echo never" never ran

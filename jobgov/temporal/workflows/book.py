@@ -86,6 +86,9 @@ class JobBook:
         #: One budget warning per dimension naming every threshold crossed at once (set by the
         #: workflow from workflow.patched: runs before 0.3 sent one per threshold).
         self.grouped_warnings = False
+        #: An idle that ends an unfinished run continues or fails the job (set by the workflow from
+        #: workflow.patched: runs before 0.3 completed it).
+        self.interrupt_aware = False
 
     # ------------------------------------------------------------------ derived
 
@@ -300,8 +303,26 @@ class JobBook:
             effects = self._cancel_pending(now, "the run ended")
             if self.s.error:
                 return effects + self._finish(JobState.FAILED, now, self.s.error)
+            if item.unfinished and self.interrupt_aware:
+                return effects + self._interrupted(item.unfinished, now)
             return effects + self._finish(JobState.COMPLETED, now, "the session is idle after its work")
         return []
+
+    def _interrupted(self, why: str, now: datetime) -> list[Effect]:
+        """The run ended with its work undone: continue it (``agent.on_interrupted``) or fail."""
+        agent = self.config.agent
+        if agent.on_interrupted == "continue" and self.s.continues < agent.max_continues:
+            self.s.continues += 1
+            # Only the continued run's own work makes its idle mean "done".
+            self.s.seen_busy, self.s.awaiting_run = False, True
+            text = (f"job {self.job}: the run ended unfinished ({why}); sent continue "
+                    f"{self.s.continues} of {agent.max_continues}")
+            self.s.warnings.append(text)
+            return [Prompt(agent.continue_prompt), Notify("resumed", text)]
+        n = self.s.continues
+        tried = f" after {n} continue{'s' if n != 1 else ''}" if n else ""
+        self.s.error = f"the run ended unfinished{tried}: {why}"
+        return self._finish(JobState.FAILED, now, self.s.error)
 
     def _on_replied(self, item: RepliedItem, now: datetime) -> None:
         pending = self.s.pending.pop(item.request_id, None)

@@ -46,6 +46,15 @@ async def create_session(input: CreateSessionInput) -> str:
     return result
 
 
+async def create_session_once(input: CreateSessionInput) -> str:
+    """``jobgov.create_session``, one attempt: the job retries it itself, saying so meanwhile."""
+    result: str = await workflow.execute_activity(
+        names.ACTIVITY_CREATE_SESSION, input, result_type=str,
+        start_to_close_timeout=AGENT_CALL_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=1),
+    )  # fmt: skip
+    return result
+
+
 async def prompt(input: PromptInput) -> None:
     """``jobgov.prompt``."""
     await _agent_call(names.ACTIVITY_PROMPT, input)

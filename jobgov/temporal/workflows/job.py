@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import pydantic
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 from jobgov import names
 from jobgov.domain import budget as budgets
@@ -99,6 +99,14 @@ class JobWorkflow:
             if workflow.patched(names.PATCH_0_3):
                 await self._end_cancelled()
             raise
+        except ActivityError as exc:
+            # The cancel reached an activity the run awaited (creating the session): still a cancel.
+            if isinstance(exc.cause, CancelledError) and workflow.patched(names.PATCH_0_3):
+                await self._end_cancelled()
+                raise asyncio.CancelledError from exc
+            if workflow.patched(names.PATCH_0_3):
+                self._publish_failed()
+            raise
         except (FailureError, pydantic.ValidationError):
             # These fail the workflow (not just its task): say so in the search attributes first.
             if workflow.patched(names.PATCH_0_3):
@@ -116,10 +124,35 @@ class JobWorkflow:
             workflow.upsert_search_attributes([names.SA_STATE.value_set(JobState.FAILED.value),
                                                names.SA_PENDING_ASKS.value_set(0)])
 
+    async def _create_session(self, request: CreateSessionInput) -> str:
+        """Create the session, retrying (with a warning) while the agent does not answer, for at
+        most ``agent.start_timeout``; then the job fails naming the agent and the error."""
+        if not workflow.patched(names.PATCH_0_3_START):
+            return await calls.create_session(request)
+        timeout = self._book.config.agent.start_timeout
+        deadline, delay = workflow.now() + timeout, timedelta(seconds=1)
+        while True:
+            try:
+                return await calls.create_session_once(request)
+            except ActivityError as exc:
+                cause = exc.cause or exc
+                if isinstance(cause, CancelledError) or (isinstance(cause, ApplicationError) and cause.non_retryable):
+                    raise  # the job was cancelled; or the agent answered, and no retry can change its answer
+                why = getattr(cause, "message", None) or str(cause)
+                if workflow.now() + delay >= deadline:
+                    raise ApplicationError(f"the agent at {request.agent_url} did not answer within "
+                                           f"{timeout}: {why}", type="AgentUnreachable", non_retryable=True) from None
+                self._book.warn(f"cannot create the session on the agent at {request.agent_url} ({why}); retrying "
+                                f"until {deadline:%H:%M:%S} UTC")
+                self._dirty = True
+                self._publish()
+                await workflow.sleep(delay)
+                delay = min(delay * 2, timedelta(seconds=15))
+
     async def _govern(self, input: JobInput) -> JobResult:
         book = self._book
         if book.s.session_id is None:
-            session_id = input.session_id or await calls.create_session(
+            session_id = input.session_id or await self._create_session(
                 CreateSessionInput(agent_url=input.agent_url, title=f"{input.plan}/{input.job}")
             )
             book.started(session_id, prompt_sent=False)
@@ -222,6 +255,8 @@ class JobWorkflow:
         try:
             await call
         except ActivityError as exc:
+            if isinstance(exc.cause, CancelledError) and workflow.patched(names.PATCH_0_3):
+                raise asyncio.CancelledError from exc  # the job's cancel reached this call: end as cancelled
             # The agent may be gone for good; governance carries on and says so.
             message = f"{activity} failed: {exc.cause or exc}"
             workflow.logger.warning(message)
@@ -325,6 +360,8 @@ class JobWorkflow:
             self._connected = True
         if self._book.s.budget.limit is not None:  # only a budget warns (and so needs the marker)
             self._book.grouped_warnings = workflow.patched(names.PATCH_0_3)
+        if any(isinstance(item, SessionItem) and item.unfinished for item in batch.items):
+            self._book.interrupt_aware = workflow.patched(names.PATCH_0_3)
         self._effects += self._book.on_batch(batch, workflow.now())
         if (batch.agent is not None and batch.generation == self._book.s.generation
                 and workflow.patched(names.PATCH_0_3)):
