@@ -71,6 +71,8 @@ class Demo:
             task_queue = "jobgov-demo"
             worker = asyncio.create_task(run_worker(client, task_queue=task_queue, stop=stop, handle_signals=False))
             self.out.print(f"[bold]Temporal[/] dev server at {server.address}, Web UI http://{server.ip}:{server.ui_port}")
+            self.out.print(f"  jobs awaiting approval: {server.list_url('awaiting-approval')}", markup=False)
+            self.out.print(f"  paused jobs:            {server.list_url('paused')}", markup=False)
             try:
                 with tempfile.TemporaryDirectory(prefix="jobgov-demo-") as tmp:
                     project = Path(tmp) / "project"
@@ -132,7 +134,7 @@ class Demo:
                        f"cache read {tokens['cache_read']}) · ${status.cost_usd:.5f} "
                        f"(opencode says ${status.agent_cost_usd:.5f})")
         if status.budget is not None and status.budget.limit is not None:
-            self.out.print(f"  budget: ${status.budget.spent_usd:.5f} of ${status.budget.limit.usd}")
+            self.out.print(f"  budget: {status.budget.spent_usd:.5f} of {status.budget.limit.usd} USD")
 
 
 def run_demo(*, interactive: bool = False, port: int = 0, ui_port: int = 0, db: Path | None = None,

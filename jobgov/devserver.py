@@ -33,6 +33,7 @@ import socket
 import sys
 import sysconfig
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -154,6 +155,13 @@ class DevServer:
     def ui_url(self) -> str | None:
         """The Web UI, e.g. ``http://127.0.0.1:8233`` (``None`` without a UI)."""
         return None if self.ui_port is None else f"http://{self.ip}:{self.ui_port}"
+
+    def list_url(self, state: str) -> str | None:
+        """The UI's workflow list filtered to jobs in ``state`` (e.g. ``awaiting-approval``)."""
+        if self.ui_url is None:
+            return None
+        query = urllib.parse.quote(f'{names.SA_STATE.name}="{state}"', safe="")
+        return f"{self.ui_url}/namespaces/{self.namespace}/workflows?query={query}"
 
     @property
     def running(self) -> bool:

@@ -74,6 +74,8 @@ def dev(
         async with DevServer(port=port, ui_port=ui_port, db=db) as server:
             typer.echo(f"Temporal dev server: {server.address} (database {server.db}, log {server.log_path})")
             typer.echo(f"Temporal UI:         {server.ui_url}")
+            typer.echo(f"  awaiting approval: {server.list_url('awaiting-approval')}")
+            typer.echo(f"  paused:            {server.list_url('paused')}")
             typer.echo(f"Worker:              task queue {task_queue}")
             typer.echo(f"Point clients at it: export TEMPORAL_ADDRESS={server.address}")
             typer.echo("Ctrl-C stops the worker and the server.")

@@ -137,6 +137,16 @@ def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_
                   prompt=prompt, config=config or PlanConfig())
 
 
+def job_summary(job_input: JobInput) -> str:
+    """What the Temporal UI's workflow list says a job is: plan/job and its prompt's first line."""
+    if job_input.prompt is not None:
+        first = next((line.strip() for line in job_input.prompt.splitlines() if line.strip()), "")
+        what = first if len(first) <= 100 else first[:99] + "…"
+    else:
+        what = f"governs session {job_input.session_id}"
+    return f"{job_input.plan}/{job_input.job}: {what}"
+
+
 #: Seconds the start-time check of an agent may take.
 AGENT_CHECK_TIMEOUT = 10.0
 
@@ -275,7 +285,9 @@ class JobGovClient:
         try:
             await self._client.start_workflow(
                 names.JOB_WORKFLOW, job_input, id=workflow_id, task_queue=task_queue,
-                search_attributes=attributes,
+                search_attributes=attributes, static_summary=job_summary(job_input),
+                static_details=f"Agent {agent_url}, worktree `{worktree}`. Decide its asks with the "
+                               "`approve` and `deny` updates; the current details list them.",
                 # A running job of that name is an error; a finished one may be started again.
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -360,3 +360,32 @@ async def test_a_start_checks_the_agent_and_its_session(jg: JobGovClient, task_q
                                task_queue=task_queue)
     # Nothing was started for either.
     assert await jg.list_jobs(plan) == []
+
+
+async def test_the_ui_says_what_a_job_is_and_how_to_decide(jg: JobGovClient, server: DevServer, task_queue: str,
+                                                           plan: str, worktree: Path) -> None:
+    """The list shows a summary (plan/job and the prompt's first line); the updates carry a
+    description with an example input; internal signals say they are internal."""
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+
+    from jobgov import names
+
+    async with FakeAgent(Scenario().bash("npm install left-pad").text("done"), directory=str(worktree)) as agent:
+        await jg.start_job(plan, "ui", agent.base_url, str(worktree), prompt="Fix the typo\nin README.md",
+                           task_queue=task_queue)
+        await eventually(lambda: jg.job_status("ui", plan), has_pending)
+        handle = jg.temporal.get_workflow_handle(names.job_workflow_id(plan, "ui"))
+        described = await handle.describe()
+        assert await described.static_summary() == f"{plan}/ui: Fix the typo"
+        assert agent.base_url in (await described.static_details() or "")
+        meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        updates = {u.name: u.description for u in meta.definition.update_definitions}
+        signals = {s.name: s.description for s in meta.definition.signal_definitions}
+        await jg.kill("ui", plan=plan)
+    assert set(updates) >= {"approve", "deny", "resume", "kill"}
+    assert '{"request_id": "per_123"' in updates["approve"] and "Example" in updates["resume"]
+    assert all(signals[name].startswith("Internal:") for name in (names.SIGNAL_JOB_EVENTS, names.SIGNAL_JOB_PLAN_HOLD))
+    assert server.list_url("paused") is None  # this module's server has no UI
+    with_ui = DevServer(port=7233, ui_port=8233, db=None)  # not started: the link is only built
+    assert with_ui.list_url("awaiting-approval") == ("http://127.0.0.1:8233/namespaces/default/workflows"
+                                                     "?query=JobGovState%3D%22awaiting-approval%22")

@@ -351,7 +351,8 @@ class JobWorkflow:
 
     # ------------------------------------------------------------------ signals
 
-    @workflow.signal(name=names.SIGNAL_JOB_EVENTS)
+    @workflow.signal(name=names.SIGNAL_JOB_EVENTS, description=(
+        "Internal: event batches from jobgov's stream activity. Do not send by hand."))
     def on_events(self, batch: EventBatch) -> None:
         """Events from the stream activity (asks, usage, session status), in order."""
         if batch.generation == self._book.s.generation and any(
@@ -368,7 +369,8 @@ class JobWorkflow:
             self._effects += self._book.on_agent(batch.agent, workflow.now())
         self._dirty = True
 
-    @workflow.signal(name=names.SIGNAL_JOB_PLAN_HOLD)
+    @workflow.signal(name=names.SIGNAL_JOB_PLAN_HOLD, description=(
+        "Internal: the plan pauses or releases this job. Do not send by hand."))
     def on_plan_hold(self, hold: PlanHold) -> None:
         """The plan pauses (budget exceeded) or releases this job."""
         self._effects += self._book.plan_hold(hold, workflow.now())
@@ -381,7 +383,9 @@ class JobWorkflow:
         self._dirty = True
         await self._drain()
 
-    @workflow.update(name=names.UPDATE_JOB_APPROVE)
+    @workflow.update(name=names.UPDATE_JOB_APPROVE, description=(
+        'Approve a pending ask (ids in the details). Example: {"request_id": "per_123", "by": "ann"}; '
+        '"always": true also approves that exact request for the rest of the job.'))
     async def approve(self, req: ApproveInput) -> DecisionRecord:
         """Approve a pending ask once, or always (a job-scoped grant of that exact request)."""
         record, effects = self._book.approve(req, workflow.now())
@@ -392,7 +396,9 @@ class JobWorkflow:
     def _validate_approve(self, req: ApproveInput) -> None:
         reject_invalid(lambda: self._book.validate_decision(req.request_id))
 
-    @workflow.update(name=names.UPDATE_JOB_DENY)
+    @workflow.update(name=names.UPDATE_JOB_DENY, description=(
+        'Deny a pending ask; the agent is told the reason. Example: {"request_id": "per_123", '
+        '"reason": "use the vendored copy"}'))
     async def deny(self, req: DenyInput) -> DecisionRecord:
         """Deny a pending ask; the reason is sent to the agent."""
         record, effects = self._book.deny(req, workflow.now())
@@ -403,7 +409,8 @@ class JobWorkflow:
     def _validate_deny(self, req: DenyInput) -> None:
         reject_invalid(lambda: self._book.validate_decision(req.request_id))
 
-    @workflow.update(name=names.UPDATE_JOB_RESUME)
+    @workflow.update(name=names.UPDATE_JOB_RESUME, description=(
+        'Resume a paused job, raising its budget first if it is spent. Example: {"add_usd": 1, "by": "ann"}'))
     async def resume(self, req: ResumeInput) -> JobStatus:
         """Resume a paused job, optionally raising its budget; the agent gets the continue prompt."""
         await self._decide(self._book.resume(req, workflow.now()))
@@ -413,7 +420,8 @@ class JobWorkflow:
     def _validate_resume(self, req: ResumeInput) -> None:
         reject_invalid(lambda: self._book.validate_resume(req))
 
-    @workflow.update(name=names.UPDATE_JOB_KILL)
+    @workflow.update(name=names.UPDATE_JOB_KILL, description=(
+        'Abort the agent and end the job as killed. Example: {"by": "ann", "reason": "wrong branch"}'))
     async def kill(self, req: KillInput) -> JobStatus:
         """Abort the agent and end the job as killed."""
         await self._decide(self._book.kill(req, workflow.now()))
@@ -425,7 +433,7 @@ class JobWorkflow:
 
     # ------------------------------------------------------------------ queries
 
-    @workflow.query(name=names.QUERY_JOB_STATUS)
+    @workflow.query(name=names.QUERY_JOB_STATUS, description="The job's full status as JSON.")
     def status(self) -> JobStatus:
         """The job's full status: state, usage, cost, budget, pending asks, decisions."""
         return self._book.status()

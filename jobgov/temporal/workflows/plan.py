@@ -76,7 +76,8 @@ class PlanWorkflow:
 
     # ------------------------------------------------------------------ signals
 
-    @workflow.signal(name=names.SIGNAL_PLAN_JOB_REPORT)
+    @workflow.signal(name=names.SIGNAL_PLAN_JOB_REPORT, description=(
+        "Internal: a job's cumulative usage, from jobgov's activities. Do not send by hand."))
     def on_job_report(self, report: PlanJobReport) -> None:
         """A job's cumulative usage; the newest ``seq`` per job wins."""
         previous = self._jobs.get(report.workflow_id)
@@ -105,7 +106,8 @@ class PlanWorkflow:
 
     # ------------------------------------------------------------------ updates
 
-    @workflow.update(name=names.UPDATE_PLAN_RESUME)
+    @workflow.update(name=names.UPDATE_PLAN_RESUME, description=(
+        'Resume every job the plan paused, raising its budget first. Example: {"add_usd": 5, "by": "ann"}'))
     async def resume(self, req: PlanResumeInput) -> PlanStatus:
         """Resume every job of the plan, optionally raising the plan budget first."""
         self._budget = self._raised(req)
@@ -128,7 +130,7 @@ class PlanWorkflow:
 
     # ------------------------------------------------------------------ queries
 
-    @workflow.query(name=names.QUERY_PLAN_STATUS)
+    @workflow.query(name=names.QUERY_PLAN_STATUS, description="The plan's jobs, totals and budget as JSON.")
     def status(self) -> PlanStatus:
         """The plan's jobs (latest reports), totals and budget."""
         view = budgets.view(self._budget)
