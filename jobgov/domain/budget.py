@@ -20,7 +20,7 @@ Rules:
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -361,8 +361,18 @@ def raised_for_resume(state: BudgetState, add_usd: float | None, add_tokens: int
     """
     raised = state if add_usd is None and add_tokens is None else raise_limit(state, add_usd, add_tokens)
     if raised.exceeded:
-        raise ValueError(
-            f"the {owner} budget is still exceeded (spent ${float(raised.spent_usd):.4f}, "
-            f"{raised.spent_tokens} tokens): raise it with add_usd/add_tokens"
-        )
+        needs: list[tuple[str, str, str]] = []  # (input key, amount to add, what is spent)
+        for dimension, limit in _limits(raised.limit or BudgetLimit()).items():
+            spent = _spent(raised, dimension)
+            if not _reached(spent, limit):
+                continue
+            if dimension == "usd":  # enough to get back under the limit, rounded up to the cent
+                need = (spent - limit + Decimal("0.01")).quantize(Decimal("0.01"), rounding=ROUND_UP)
+                needs.append(("add_usd", f"{need}", f"{float(spent):g} of its {float(limit):g} USD spent"))
+            else:
+                needs.append(("add_tokens", str(int(spent - limit) + 1000),
+                              f"{int(spent)} of its {int(limit)} tokens spent"))
+        example = ", ".join(f'"{key}": {amount}' for key, amount, _ in needs)
+        raise ValueError(f"the {owner} budget is still spent ({'; '.join(n[2] for n in needs)}): "
+                         f"resume with at least {{{example}}}")
     return raised

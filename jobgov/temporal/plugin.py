@@ -17,14 +17,17 @@ from typing import Any
 
 import httpx
 import pydantic
+from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from jobgov.temporal.activities.bundle import AgentActivities, AgentSettings
 from jobgov.temporal.workflows import JobWorkflow, PlanWorkflow
+from jobgov.temporal.workflows.support import INVALID_DECISION
 
 #: Modules the workflow sandbox imports once instead of per workflow run: exactly what
 #: jobgov's workflows import besides the standard library and temporalio. All of them are
@@ -56,14 +59,50 @@ WORKFLOW_FAILURE_EXCEPTION_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
+class DecisionFailureConverter(DefaultFailureConverter):
+    """What people read when jobgov refuses something, as one sentence without the worker's stack
+    trace: a rejected decision (an update's validator said no), and an input that does not read
+    (a missing or mistyped field, named, with the keys the input did have)."""
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        if isinstance(exception, pydantic.ValidationError):
+            exception = ApplicationError(input_problem(exception), type=INVALID_INPUT, non_retryable=True)
+        super().to_failure(exception, payload_converter, failure)
+        if isinstance(exception, ApplicationError) and exception.type in (INVALID_DECISION, INVALID_INPUT):
+            failure.stack_trace = ""
+
+
+#: The failure type of an input that does not read.
+INVALID_INPUT = "InvalidInput"
+
+
+def input_problem(exc: pydantic.ValidationError) -> str:
+    """``ApproveInput: request_id: Field required (the input has requestid)``."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or exc.title
+        message = error["msg"]
+        given = error.get("input")
+        if error["type"] == "missing" and isinstance(given, dict):
+            message += f" (the input has {', '.join(sorted(map(str, given))) or 'no keys'})"
+        parts.append(f"{where}: {message}")
+    return f"{exc.title}: " + "; ".join(parts)
+
+
+#: The pydantic data converter with :class:`DecisionFailureConverter`.
+DATA_CONVERTER = dataclasses.replace(pydantic_data_converter, failure_converter_class=DecisionFailureConverter)
+
+
 def _converter(existing: DataConverter | None) -> DataConverter:
+    if existing is DATA_CONVERTER:
+        return existing
     if existing is not None and existing is not DataConverter.default and existing is not pydantic_data_converter:
         raise ValueError(
             "JobGovPlugin needs the pydantic data converter (temporalio.contrib.pydantic), but the client "
             "already has a custom one; give jobgov its own client, or build your converter on "
             "pydantic_data_converter's payload converter"
         )
-    return pydantic_data_converter
+    return DATA_CONVERTER
 
 
 def _runner(existing: WorkflowRunner | None) -> WorkflowRunner:

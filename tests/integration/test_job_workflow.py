@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -91,6 +92,15 @@ async def test_deny_with_message_and_unknown_request(dev_env: WorkflowEnvironmen
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await approve(handle, "per_nope")
         assert "no pending ask per_nope" in str(info.value.cause)
+        # One sentence for a person: the worker's stack trace stays out of the rejection.
+        cause = info.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "InvalidDecision"
+        assert cause.failure is not None and cause.failure.stack_trace == ""
+        # A wrong key: the missing field is named, with the keys the input did have.
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(names.UPDATE_JOB_APPROVE, {"requestid": ask.id}, result_type=DecisionRecord)
+        assert isinstance(info.value.cause, ApplicationError) and info.value.cause.type == "InvalidInput"
+        assert info.value.cause.message == "ApproveInput: request_id: Field required (the input has requestid)"
         await handle.execute_update(names.UPDATE_JOB_DENY, DenyInput(request_id=ask.id, by="bob", reason="vendor it"),
                                     result_type=DecisionRecord)
         second = (await wait_for(handle, lambda s: any(p.id != ask.id for p in s.pending))).pending[0]

@@ -165,8 +165,12 @@ def test_exceeding_pauses_cancels_pending_and_resume_needs_room() -> None:
     assert b.s.decisions[-1].action == "cancelled"
     # An ask arriving while paused is never approved, even if the policy would.
     assert b.on_batch(batch(ask_item("a2")), T0) == [Reply("a2", "reject")]
-    with pytest.raises(DecisionRejected, match="still exceeded"):
+    # The rejection says what is spent against which limit, and what to add.
+    with pytest.raises(DecisionRejected) as rejected:
         b.validate_resume(ResumeInput())
+    assert str(rejected.value) == ('the job budget is still spent (1.2 of its 1 USD spent): '
+                                   'resume with at least {"add_usd": 0.21}')
+    b.validate_resume(ResumeInput(add_usd=0.21))  # that is indeed enough
     effects = b.resume(ResumeInput(add_usd=1.0, by="ann"), T0)
     assert b.s.state is JobState.RUNNING and not b.holding
     assert RestartStream() in effects and any(isinstance(e, Prompt) for e in effects)
