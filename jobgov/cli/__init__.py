@@ -91,19 +91,21 @@ def dev(
 
 @app.command()
 def demo(
-    interactive: Annotated[bool, typer.Option("--interactive", metavar="",
-                                              help="Wait for you to approve (UI or CLI).")] = False,
+    until_settled: Annotated[bool, typer.Option(
+        "--until-settled", metavar="", help="Leave once the three jobs are where the demo takes them, "
+                                            "instead of staying up until Ctrl-C.")] = False,
     fake_agent: Annotated[bool, typer.Option("--fake-agent", metavar="",
                                              help="Use the fake agent, not a real opencode.")] = False,
-    port: Annotated[int, typer.Option("--port", help="Temporal's gRPC port (0: a free one).")] = 0,
-    ui_port: Annotated[int, typer.Option("--ui-port", help="The Web UI's port (0: a free one).")] = 0,
-    db: Annotated[Path | None, typer.Option("--db", help="The SQLite file (default .jobgov/demo.db).")] = None,
+    port: Annotated[int, typer.Option("--port", help="Temporal's gRPC port (0: 7233 if free, else any).")] = 0,
+    ui_port: Annotated[int, typer.Option("--ui-port", help="The Web UI's port (0: 8233 if free, else any).")] = 0,
+    db: Annotated[Path | None, typer.Option("--db", help="The SQLite file (default: a new one for this "
+                                                         "run, removed at the end).")] = None,
 ) -> None:
-    """Run one governed job end to end: embedded Temporal, a worker, a real opencode, a scripted model."""
+    """A plan of three governed jobs: one completes, one waits for you, one reaches its budget."""
     from jobgov.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR)
-    raise typer.Exit(run_demo(interactive=interactive, port=port, ui_port=ui_port, db=db, fake_agent=fake_agent))
+    raise typer.Exit(run_demo(until_settled=until_settled, port=port, ui_port=ui_port, db=db, fake_agent=fake_agent))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -282,7 +282,7 @@ def test_flags_in_help_show_no_value_type(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     flags = [line for line in result.stdout.splitlines()
-             if any(f in line for f in ("--json", "--always", "--interactive", "--fake-agent"))]
+             if any(f in line for f in ("--json", "--always", "--until-settled", "--fake-agent"))]
     assert flags and not any("<bool>" in line for line in flags), flags
 
 
