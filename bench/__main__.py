@@ -18,15 +18,17 @@ from bench import decisions, history, ingest, judge, load, policy, usage
 
 BENCHES = {"policy": policy.run, "judge": judge.run, "usage": usage.run, "ingest": ingest.run,
            "decisions": decisions.run, "history": history.run, "load": load.run}
+#: Run only when named (minutes each): ``python -m bench history10k``.
+LONG = {"history10k": history.run_long}
 
 
 def main() -> None:
-    which = [name for name in BENCHES if name in sys.argv[1:]] or list(BENCHES)
+    which = [name for name in {**BENCHES, **LONG} if name in sys.argv[1:]] or list(BENCHES)
     sections = []
     for name in which:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            BENCHES[name]()
+            {**BENCHES, **LONG}[name]()
         text = out.getvalue()
         sys.stdout.write(text)
         sys.stdout.flush()
