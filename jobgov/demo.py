@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import uuid
@@ -37,7 +36,7 @@ from jobgov.client import JobGovClient
 from jobgov.configfile import load_plan_config
 from jobgov.devserver import DevServer, port_in_use
 from jobgov.domain.budget import BudgetLimitOverride
-from jobgov.run import run_worker
+from jobgov.run import run_worker, stop_on_signals
 from jobgov.temporal.payloads import JobStatus
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.testing import (
@@ -237,10 +236,7 @@ def _workflow_link(server: DevServer, plan: str, job: str) -> str:
 
 async def _until_interrupted() -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     await stop.wait()
 
 

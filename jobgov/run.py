@@ -45,6 +45,18 @@ class WorkerSizes(TypedDict):
     max_cached_workflows: int
 
 
+def stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    """Set ``stop`` on SIGINT and SIGTERM, where this loop can (the main thread); returns the
+    signals it handles, for ``loop.remove_signal_handler``."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    return installed
+
+
 def worker_options(max_jobs: int) -> WorkerSizes:
     """The :class:`~temporalio.worker.Worker` sizes for a worker that governs ``max_jobs`` jobs."""
     return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
@@ -100,12 +112,7 @@ async def run_worker(
         client = await connect_worker_client(client_or_address, namespace)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    if handle_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
+    installed = stop_on_signals(stop) if handle_signals else []
     worker = Worker(client, task_queue=task_queue, **worker_options(max_jobs),
                     graceful_shutdown_timeout=timedelta(seconds=GRACEFUL_SHUTDOWN_SECONDS))
     running = asyncio.create_task(worker.run(), name=f"jobgov-worker-{task_queue}")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -61,16 +60,13 @@ def dev(
     """Run an embedded Temporal dev server and a jobgov worker until Ctrl-C."""
     from jobgov.client import JobGovError
     from jobgov.devserver import DevServer, DevServerError
-    from jobgov.run import run_worker
+    from jobgov.run import run_worker, stop_on_signals
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def serve() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         async with DevServer(port=port, ui_port=ui_port, db=db) as server:
             typer.echo(f"Temporal dev server: {server.address} (database {server.db}, log {server.log_path})")
             typer.echo(f"Temporal UI:         {server.ui_url}")
