@@ -165,7 +165,6 @@ class EventStreamConsumer:
         self._carry: _Ended | None = None
         self._flush_at: float | None = None
         self._last_frame = 0.0
-        self._run_checked: set[int] = set()  # idle items whose run's end was read (by object id)
         self._unreachable = False  # reported unreachable, and not reached since
         self._attempt_connected = False
 
@@ -501,18 +500,20 @@ class EventStreamConsumer:
 
     async def _check_run_ends(self) -> None:
         """An idle ends a run: say whether that run left its work unfinished (the workflow then
-        continues or fails the job instead of completing it). Read once per idle item."""
-        for n, item in enumerate(self._outbox):
-            if not (isinstance(item, SessionItem) and item.status == "idle") or id(item) in self._run_checked:
-                continue
-            try:
-                why = unfinished_run(await self._agent.session_messages(self._input.session_id))
-            except AgentError as exc:  # the idle is news enough; whether it finished stays unknown
-                self._log.warning("stream %s: cannot read how the run ended: %s", self._input.session_id, exc)
-                why = None
-            checked = item.model_copy(update={"unfinished": why}) if why else item
-            self._run_checked.add(id(checked))
-            self._outbox[n] = checked
+        continues or fails the job instead of completing it). The messages are read once per
+        batch, however many idle items it holds (``session.status`` idle and ``session.idle``)."""
+        idle = [n for n, item in enumerate(self._outbox)
+                if isinstance(item, SessionItem) and item.status == "idle" and item.unfinished is None]
+        if not idle:
+            return
+        try:
+            why = unfinished_run(await self._agent.session_messages(self._input.session_id))
+        except AgentError as exc:  # the idle is news enough; whether it finished stays unknown
+            self._log.warning("stream %s: cannot read how the run ended: %s", self._input.session_id, exc)
+            return
+        if why is not None:
+            for n in idle:
+                self._outbox[n] = self._outbox[n].model_copy(update={"unfinished": why})
 
     async def _report_unreachable(self, error: str) -> None:
         """Tell the workflow once per outage, with when the agent was last heard from."""
@@ -543,5 +544,4 @@ class EventStreamConsumer:
         batch = EventBatch(generation=self._input.generation, items=list(self._outbox))
         await self._send(batch)
         self._outbox.clear()
-        self._run_checked.clear()
         self.progress.batches += 1

@@ -117,13 +117,16 @@ class JobBook:
 
     def next_deadline(self) -> datetime | None:
         deadlines = [p.deadline for p in self.s.pending.values() if p.deadline is not None]
-        if (agent := self._unreachable_unnotified()) is not None:
-            deadlines.append(agent.since + self.config.agent.unreachable_notify_after)
+        if (notify_at := self._unreachable_notify_at()) is not None:
+            deadlines.append(notify_at)
         return min(deadlines) if deadlines else None
 
-    def _unreachable_unnotified(self) -> AgentReach | None:
+    def _unreachable_notify_at(self) -> datetime | None:
+        """When to say that the agent is unreachable (``None``: it is reached, or was said)."""
         agent = self.s.agent
-        return agent if agent is not None and not agent.reachable and not agent.notified and not self.finished else None
+        if agent is None or agent.reachable or agent.notified or self.finished:
+            return None
+        return agent.since + self.config.agent.unreachable_notify_after
 
     def on_agent(self, reach: AgentReach, now: datetime) -> list[Effect]:
         """The stream reports the agent unreachable, or reachable again (one report per change)."""
@@ -345,8 +348,8 @@ class JobBook:
         """Apply ``approvals.on_timeout`` to asks whose deadline has passed (fail closed), and say
         so when the agent has been unreachable for ``agent.unreachable_notify_after``."""
         effects: list[Effect] = []
-        agent = self._unreachable_unnotified()
-        if agent is not None and agent.since + self.config.agent.unreachable_notify_after <= now:
+        notify_at, agent = self._unreachable_notify_at(), self.s.agent
+        if notify_at is not None and notify_at <= now and agent is not None:
             self.s.agent = agent.model_copy(update={"notified": True})
             text = (f"job {self.job}: the agent at {self.agent_url} has been unreachable since "
                     f"{agent.since:%Y-%m-%d %H:%M:%S} UTC ({agent.error or 'no answer'}); still retrying")

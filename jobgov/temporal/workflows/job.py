@@ -99,18 +99,15 @@ class JobWorkflow:
             if workflow.patched(names.PATCH_0_3):
                 await self._end_cancelled()
             raise
-        except ActivityError as exc:
-            # The cancel reached an activity the run awaited (creating the session): still a cancel.
-            if isinstance(exc.cause, CancelledError) and workflow.patched(names.PATCH_0_3):
+        except (FailureError, pydantic.ValidationError) as exc:
+            if not workflow.patched(names.PATCH_0_3):
+                raise
+            if isinstance(exc, ActivityError) and isinstance(exc.cause, CancelledError):
+                # The cancel reached an activity the run awaited (creating the session): still a cancel.
                 await self._end_cancelled()
                 raise asyncio.CancelledError from exc
-            if workflow.patched(names.PATCH_0_3):
-                self._publish_failed()
-            raise
-        except (FailureError, pydantic.ValidationError):
             # These fail the workflow (not just its task): say so in the search attributes first.
-            if workflow.patched(names.PATCH_0_3):
-                self._publish_failed()
+            self._publish_failed()
             raise
 
     async def _end_cancelled(self) -> None:
