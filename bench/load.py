@@ -74,13 +74,14 @@ async def _signal_floor(client: Client, rate: float, done: asyncio.Event) -> lis
     return times
 
 
-async def _worker(address: str, task_queue: str) -> asyncio.subprocess.Process:
-    """Start ``jobgov worker`` (its defaults) and wait for its polling line."""
+async def _worker(address: str, task_queue: str, max_jobs: int | None = None) -> asyncio.subprocess.Process:
+    """Start ``jobgov worker`` (its defaults, or ``--max-jobs``) and wait for its polling line."""
     exe = [str(Path(sys.executable).with_name("jobgov"))]
     if profile := os.environ.get("BENCH_PROFILE"):  # cProfile the worker's main thread into this file
         exe = [sys.executable, "-m", "cProfile", "-o", profile, *exe]
     proc = await asyncio.create_subprocess_exec(
         *exe, "worker", "--address", address, "--task-queue", task_queue,
+        *(["--max-jobs", str(max_jobs)] if max_jobs is not None else []),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     while b"polling task queue" not in (line := await proc.stderr.readline()):
@@ -126,7 +127,13 @@ def _middle(samples: list[tuple[float, float]], timings: list[list[tuple[float, 
     return c1 - c0, sum(1 for r in replies if t0 <= r <= t1)
 
 
-async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, str]:
+async def _queued(client: Client, task_queue: str) -> int:
+    """Jobs of this run whose ``JobGovState`` search attribute says ``queued`` now."""
+    query = f"TaskQueue = '{task_queue}' AND JobGovState = 'queued' AND ExecutionStatus = 'Running'"
+    return (await client.count_workflows(query)).count
+
+
+async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None) -> dict[str, str]:
     env = await WorkflowEnvironment.start_local(plugins=[JobGovPlugin()], search_attributes=names.SEARCH_ATTRIBUTES,
                                                 dev_server_existing_path=binary("temporal"))
     task_queue = f"load-{uuid.uuid4()}"
@@ -140,7 +147,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, 
         spec = {"jobs": jobs, "asks": asks, "event_delay": 1 / rate / _EVENTS_PER_STEP}
         agents.stdin.write(json.dumps(spec).encode() + b"\n")
         urls = json.loads(await agents.stdout.readline())
-        worker = await _worker(env.client.service_client.config.target_host, task_queue)
+        worker = await _worker(env.client.service_client.config.target_host, task_queue, max_jobs)
         assert worker.stderr is not None
         drain = asyncio.create_task(_drain(worker.stderr, warnings))
         cpu0, rss0 = _cpu_seconds(worker.pid), _rss_mb(worker.pid)
@@ -154,9 +161,12 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, 
         handles = [await start_job(env.client, task_queue, url, job=f"job-{n}", plan=plans[n // JOBS_PER_PLAN])
                    for n, url in enumerate(urls)]
         results = asyncio.gather(*(h.result() for h in handles))
+        queued_peak = 0
         while not results.done():
             peak = max(peak, _rss_mb(worker.pid))
             samples.append((time.monotonic(), _cpu_seconds(worker.pid)))
+            if max_jobs is not None:
+                queued_peak = max(queued_peak, await _queued(env.client, task_queue))
             await asyncio.wait([results], timeout=0.5)
         elapsed = time.perf_counter() - started
         cpu = _cpu_seconds(worker.pid) - cpu0
@@ -181,7 +191,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, 
     steady_cpu, steady_asks = _middle(samples, timings)
     completed = sum(1 for r in results.result() if r.status.state == "completed")
     p50, p99, sig99 = statistics.median(latencies), _p(latencies, 99), _p(signal_ms, 99)
-    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, one `jobgov worker` (defaults)"
+    options = "defaults" if max_jobs is None else f"--max-jobs {max_jobs}"
+    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, one `jobgov worker` ({options})"
     figures = {
         "jobs, asks": f"{completed}/{jobs} jobs completed, {len(latencies)}/{report['asked']} asks replied "
                       f"in {elapsed:.0f} s; {restarts} stream restarts; {len(warnings)} worker warnings",
@@ -194,6 +205,9 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, 
                                          f"{elapsed:.0f} s, job starts and ends included)",
         "worker RSS": f"{rss0:.0f} MB idle, {peak:.0f} MB peak: {(peak - rss0) / jobs:.3f} MB per job",
     }
+    if max_jobs is not None:
+        figures["jobs beyond --max-jobs"] = (f"{max(jobs - max_jobs, 0)}; at most {queued_peak} shown `queued` at "
+                                             "once (JobGovState, sampled every 0.5 s)")
     if dump := os.environ.get("BENCH_WARNINGS"):
         Path(dump).write_text("\n".join(warnings))
     for line in warnings[:5]:
@@ -204,12 +218,16 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0) -> dict[str, 
 def run() -> None:
     asyncio.run(main())
     asyncio.run(main(jobs=1000, asks=4, rate=0.2))
+    # A full worker: 20 jobs more than it holds wait, queued, and do not slow the 100 it runs.
+    asyncio.run(main(jobs=120, asks=20, rate=1.0, max_jobs=100))
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["100"]
+    which = sys.argv[1:] or ["100"]  # job counts; "120/100": 120 jobs on a worker with --max-jobs 100
     for arg in which:
-        n = int(arg)
-        asyncio.run(main(jobs=n, asks=20 if n <= 100 else 4, rate=1.0 if n <= 100 else 0.2))
+        n, _, limit = arg.partition("/")
+        count = int(n)
+        asyncio.run(main(jobs=count, asks=20 if count <= 200 else 4, rate=1.0 if count <= 200 else 0.2,
+                         max_jobs=int(limit) if limit else None))
     sys.stdout.flush()
     os._exit(0)

@@ -15,6 +15,19 @@ from temporalio.common import SearchAttributeKey
 #: The task queue ``jobgov worker`` polls unless told otherwise.
 DEFAULT_TASK_QUEUE: Final = "jobgov"
 
+
+def stream_task_queue(task_queue: str) -> str:
+    """The task queue of the event streams of jobs whose workflows run on ``task_queue``.
+
+    A stream holds its activity slot for the job's whole life, so streams get a queue (and slots)
+    of their own: however many jobs wait for one, replies, prompts and aborts on ``task_queue``
+    never do. Every worker with JobGovPlugin polls both (see ``JobGovPlugin(max_jobs=...)``).
+    """
+    return f"{task_queue}{STREAM_TASK_QUEUE_SUFFIX}"
+
+
+STREAM_TASK_QUEUE_SUFFIX: Final = "-streams"
+
 # Workflow types.
 JOB_WORKFLOW: Final = "jobgov.JobWorkflow"
 PLAN_WORKFLOW: Final = "jobgov.PlanWorkflow"
@@ -68,6 +81,10 @@ agent's reachability is kept and notified."""
 PATCH_0_3_START = "jobgov-0.3-bounded-start"
 """0.3: creating the session is retried by the workflow, with a warning while the agent does not
 answer, and fails the job after ``agent.start_timeout``."""
+PATCH_0_4_ADMISSION = "jobgov-0.4-admission"
+"""0.4: a job's stream runs on its own task queue (:func:`stream_task_queue`); a job whose stream no
+worker has taken yet shows ``queued`` with the reason, and is prompted only once its stream is
+connected (runs before 0.4 prompted after 30 s anyway)."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

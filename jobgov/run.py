@@ -23,17 +23,15 @@ from temporalio.worker import Worker
 
 from jobgov import names
 from jobgov.client import DEFAULT_ADDRESS, UnreachableError, connect_error_reason
-from jobgov.temporal.plugin import JobGovPlugin
+from jobgov.temporal.plugin import DEFAULT_MAX_JOBS, JobGovPlugin
 
 logger = logging.getLogger(__name__)
 
 #: How long running activities get to finish after a shutdown starts. The stream activity
 #: runs for the job's life; it is cancelled and Temporal retries it when a worker is back.
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
-#: Jobs one worker governs at once by default (Temporal's default of 100 activity slots was taken
-#: whole by 100 jobs' streams, and their replies waited behind them).
-DEFAULT_MAX_JOBS = 1000
-#: Activity slots beyond the streams, for short calls.
+#: Activity slots of the worker's own task queue, for short calls (replies, prompts, notifications),
+#: beyond room for the streams of jobs started before 0.4, which run there.
 CALL_SLOTS = 200
 #: Cached workflows beyond the jobs: their plans, and room to spare. A job evicted from the cache
 #: replays its history in the sandbox on its next task, so the cache holds every job the worker runs.
@@ -62,22 +60,24 @@ def worker_options(max_jobs: int) -> WorkerSizes:
     return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
 
 
-async def connect_worker_client(address: str | None = None, namespace: str = "default") -> Client:
+async def connect_worker_client(address: str | None = None, namespace: str = "default", *,
+                                max_jobs: int = DEFAULT_MAX_JOBS) -> Client:
     """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities)."""
     target = address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS
     try:
-        return await Client.connect(target, namespace=namespace, plugins=[JobGovPlugin()])
+        return await Client.connect(target, namespace=namespace, plugins=[JobGovPlugin(max_jobs=max_jobs)])
     except (RuntimeError, ValueError) as exc:
         raise UnreachableError(f"Temporal is not reachable at {target} ({connect_error_reason(exc)}); start one "
                                "with `jobgov dev`, or point --address / TEMPORAL_ADDRESS at your server") from None
 
 
-def _with_plugin(client: Client) -> Client:
-    """``client`` itself when it already carries JobGovPlugin, else a copy of it that does."""
+def _with_plugin(client: Client, max_jobs: int) -> Client:
+    """``client`` itself when it already carries JobGovPlugin (whose ``max_jobs`` then applies),
+    else a copy of it that does."""
     config = client.config()
     if any(isinstance(p, JobGovPlugin) for p in config["plugins"]):
         return client
-    config["plugins"] = [*config["plugins"], JobGovPlugin()]
+    config["plugins"] = [*config["plugins"], JobGovPlugin(max_jobs=max_jobs)]
     return Client(**config)
 
 
@@ -101,15 +101,16 @@ async def run_worker(
         stop: Set it to shut the worker down.
         handle_signals: Stop on SIGINT and SIGTERM (only possible in the main thread).
         on_ready: Called with the worker once it runs.
-        max_jobs: How many jobs' event streams this worker holds at once. Each running job holds
-            one activity slot for its stream, for its whole life; :data:`CALL_SLOTS` more slots are
-            kept for the short calls (replies, prompts, notifications), and the workflow cache
-            holds every job plus :data:`CACHE_SPARE` (see :func:`worker_options`).
+        max_jobs: How many jobs' event streams this worker holds at once (``JobGovPlugin(max_jobs)``).
+            Each running job holds one slot of the streams' own task queue for its whole life; a
+            job beyond that shows ``queued`` until a slot frees. The short calls have slots of
+            their own, and the workflow cache holds every job plus :data:`CACHE_SPARE` (see
+            :func:`worker_options`).
     """
     if isinstance(client_or_address, Client):
-        client = _with_plugin(client_or_address)
+        client = _with_plugin(client_or_address, max_jobs)
     else:
-        client = await connect_worker_client(client_or_address, namespace)
+        client = await connect_worker_client(client_or_address, namespace, max_jobs=max_jobs)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = stop_on_signals(stop) if handle_signals else []

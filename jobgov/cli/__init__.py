@@ -36,7 +36,8 @@ def worker(
     namespace: jobs.NamespaceOpt = "default",
     task_queue: TaskQueueOpt = "jobgov",
     max_jobs: Annotated[int, typer.Option("--max-jobs", min=1, envvar="JOBGOV_MAX_JOBS",
-                                          help="Jobs whose event streams this worker holds at once.")] = 1000,
+                                          help="Jobs whose event streams this worker holds at once; "
+                                               "more wait as `queued`.")] = 1000,
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.

@@ -173,6 +173,8 @@ def print_status(s: JobStatus) -> None:
     budget = _budget_line(s.budget)
     if budget:
         _out.print(Text(f"budget: {budget}"))
+    if s.queued:
+        _out.print(Text(f"queued: {s.queued}"))
     if s.paused_reason:
         _out.print(Text(f"paused: {s.paused_reason} (resume with: jobgov resume {s.job} --plan {s.plan})"))
     if s.error:

@@ -172,6 +172,8 @@ class JobStatus(Message):
     error: str | None = None
     agent: AgentReach | None = None
     """Whether the agent is reached (``None``: nothing reported yet; clients before 0.3 ignore it)."""
+    queued: str | None = None
+    """Why the job waits for a worker to take its event stream (state ``queued``; from 0.4)."""
 
 
 class PlanStatus(Message):

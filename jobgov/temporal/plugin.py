@@ -4,27 +4,32 @@ The plugin only composes (STYLE point 1): it appends jobgov's workflows and
 activities to whatever the worker already has, installs the pydantic data
 converter on the client side (a worker-only plugin would not change the
 converter), lets the pure modules that workflows import pass through the
-workflow sandbox, declares which exceptions fail a workflow, and ties the
-activities' HTTP client to the worker's life.
+workflow sandbox, declares which exceptions fail a workflow, ties the
+activities' HTTP client to the worker's life, and runs the jobs' event streams
+on a task queue of their own, beside the worker (see :func:`jobgov.names.stream_task_queue`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pydantic
+import temporalio.worker
 from temporalio.api.failure.v1 import Failure
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import WorkflowRunner
+from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from jobgov import names
 from jobgov.temporal.activities.bundle import AgentActivities, AgentSettings
 from jobgov.temporal.workflows import JobWorkflow, PlanWorkflow
 from jobgov.temporal.workflows.support import INVALID_DECISION
@@ -49,6 +54,9 @@ PASSTHROUGH_MODULES = (
     "jobgov.temporal.workflows.support",  # validator errors and the continue-as-new check
     "jobgov.temporal.workflows.calls",  # typed activity calls (they call temporalio.workflow)
 )
+
+#: Jobs whose event streams one worker holds at once, by default (``JobGovPlugin(max_jobs=...)``).
+DEFAULT_MAX_JOBS = 1000
 
 #: Exceptions that fail a workflow (or reject an update) instead of failing the workflow
 #: task, which Temporal would retry until a fixed worker is deployed.
@@ -128,14 +136,26 @@ class JobGovPlugin(SimplePlugin):
         client = await Client.connect("localhost:7233", plugins=[JobGovPlugin()])
         worker = Worker(client, task_queue="jobgov")  # workflows and activities come from the plugin
 
+    A worker with the plugin also runs, in the same process and with the same client, a worker
+    for the jobs' event streams on ``<task_queue>-streams`` (:func:`jobgov.names.stream_task_queue`)
+    with ``max_jobs`` activity slots. A stream holds its slot for the job's whole life, so the
+    worker governs at most ``max_jobs`` jobs at once; a job beyond that shows ``queued``, is not
+    prompted, and starts as soon as a slot frees on any worker. Replies, prompts and aborts run on
+    ``task_queue`` with its own slots: no number of jobs makes them wait for a stream.
+
     Args:
         http: An HTTP client for the activities to reach agents and webhooks, owned by the
             caller. By default the plugin creates its own (explicit timeouts, no retries:
             Temporal owns retries) when a worker starts and closes it when the worker stops.
         settings: Worker-side timing and retry settings of the activities.
+        max_jobs: Jobs whose event streams each worker with this plugin holds at once.
     """
 
-    def __init__(self, *, http: httpx.AsyncClient | None = None, settings: AgentSettings | None = None) -> None:
+    def __init__(self, *, http: httpx.AsyncClient | None = None, settings: AgentSettings | None = None,
+                 max_jobs: int = DEFAULT_MAX_JOBS) -> None:
+        if max_jobs < 1:
+            raise ValueError(f"JobGovPlugin(max_jobs={max_jobs}): a worker must be able to hold at least one job")
+        self.max_jobs = max_jobs
         self.agent_activities = AgentActivities(http=http, settings=settings)
         activities: Sequence[Callable[..., Any]] = self.agent_activities.all_activities()
         super().__init__(
@@ -145,10 +165,45 @@ class JobGovPlugin(SimplePlugin):
             workflows=[JobWorkflow, PlanWorkflow],
             workflow_runner=_runner,
             workflow_failure_exception_types=_failure_types,
-            run_context=self._running,
         )
 
-    @asynccontextmanager
-    async def _running(self) -> AsyncIterator[None]:
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        """Run ``worker`` and, beside it, the worker of its jobs' streams; stop both together."""
         async with self.agent_activities.running():
-            yield
+            streams = self.streams_worker(worker)
+            running = asyncio.create_task(streams.run(), name=f"jobgov-streams-{worker.task_queue}")
+            # A streams worker that fails (it cannot poll) takes the worker down with it: jobs
+            # would otherwise wait, queued, for streams this process would never run.
+            def stop_worker(done: asyncio.Task[None]) -> None:
+                if not done.cancelled() and done.exception() is not None:
+                    stopping.add(asyncio.ensure_future(worker.shutdown()))
+
+            stopping: set[asyncio.Future[None]] = set()
+            running.add_done_callback(stop_worker)
+            try:
+                await next(worker)
+            finally:
+                if not running.done():
+                    await streams.shutdown()
+                await asyncio.wait({running})
+            if not running.cancelled() and (error := running.exception()) is not None:
+                raise error
+
+    def streams_worker(self, worker: Worker) -> Worker:
+        """The worker of ``worker``'s jobs' event streams: only the stream activity, ``max_jobs``
+        slots, the worker's client (its converter), interceptors and shutdown grace."""
+        config = worker.config(active_config=True)
+        client = config["client"]
+        client_config = client.config(active_config=True)  # with the converter the plugins set
+        # Without the client's worker plugins: they would add their workflows and activities
+        # (and this plugin a streams worker of its own) to a worker that runs only streams.
+        client_config["plugins"] = [p for p in client_config["plugins"]
+                                    if not isinstance(p, temporalio.worker.Plugin)]
+        return Worker(
+            Client(**client_config),
+            task_queue=names.stream_task_queue(worker.task_queue),
+            activities=[self.agent_activities.stream_events],
+            interceptors=config.get("interceptors", []),
+            max_concurrent_activities=self.max_jobs,
+            graceful_shutdown_timeout=config.get("graceful_shutdown_timeout") or timedelta(),
+        )

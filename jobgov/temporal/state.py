@@ -33,6 +33,9 @@ class JobState(StrEnum):
     """Where a job is; also the ``JobGovState`` search attribute."""
 
     STARTING = "starting"
+    QUEUED = "queued"
+    """No worker has taken the job's event stream yet (every one is full, or none polls its
+    queue): the job waits, unprompted, and ``JobStatus.queued`` says why. Shown, never carried."""
     RUNNING = "running"
     AWAITING_APPROVAL = "awaiting-approval"
     PAUSED = "paused"

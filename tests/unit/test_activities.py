@@ -71,7 +71,7 @@ async def test_the_plugin_opens_and_closes_the_clients_with_the_worker() -> None
 
     plugin = JobGovPlugin()
     acts = plugin.agent_activities
-    async with plugin._running(), plugin._running():
+    async with acts.running(), acts.running():
         calls = acts._client()
         # Streams hold a connection for a job's life: each has a client of its own, closed with it.
         async with acts._stream_client() as one, acts._stream_client() as other:
@@ -85,7 +85,7 @@ async def test_a_client_given_to_the_plugin_is_left_open() -> None:
 
     async with httpx.AsyncClient() as mine:
         plugin = JobGovPlugin(http=mine)
-        async with plugin._running():
+        async with plugin.agent_activities.running():
             assert plugin.agent_activities.http is mine
             async with plugin.agent_activities._stream_client() as streams:
                 assert streams is mine

@@ -368,3 +368,21 @@ def test_an_unfinished_run_is_continued_then_failed_never_completed() -> None:
     old.on_batch(batch(SessionItem(status="busy")), T0)
     old.on_batch(batch(SessionItem(status="idle", unfinished="the agent restarted")), T0)
     assert old.s.state is JobState.COMPLETED
+
+
+def test_a_queued_job_shows_queued_with_the_reason_until_it_is_not() -> None:
+    b = book()
+    b.queued = "no worker has taken its event stream"
+    assert b.display_state() is JobState.QUEUED and b.status().queued == b.queued
+    assert b.details_markdown().startswith("**queued**")
+    assert "**Queued**: no worker has taken its event stream" in b.details_markdown()
+    assert b.next_report().state is JobState.QUEUED
+    b.queued = None
+    assert b.display_state() is JobState.RUNNING and b.status().queued is None
+
+
+def test_a_queued_job_that_ends_shows_how_it_ended() -> None:
+    b = book()
+    b.queued = "no worker has taken its event stream"
+    b.kill(KillInput(by="ann"), T0)
+    assert b.display_state() is JobState.KILLED

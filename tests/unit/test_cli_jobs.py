@@ -222,6 +222,14 @@ def test_job_status_for_people_shows_pending_asks_verbatim(stub: type[StubClient
     assert "jobgov approve j1 ID" in result.stdout
 
 
+def test_job_status_for_people_says_why_a_job_is_queued(stub: type[StubClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    queued = _status(JobState.QUEUED).model_copy(update={"pending": [], "queued": "no worker has taken its stream"})
+    monkeypatch.setitem(StubClient.answers, "job_status", lambda job, plan=None: queued)
+    result = invoke("job", "status", "j1", "--plan", "p")
+    assert result.exit_code == 0, result.stderr
+    assert "queued: no worker has taken its stream" in result.stdout
+
+
 def test_start_makes_the_worktree_absolute(stub: type[StubClient], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -15,6 +15,7 @@ from jobgov.temporal.workflows import JobWorkflow, PlanWorkflow
 def test_constants() -> None:
     assert {k: v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)} == {
         "DEFAULT_TASK_QUEUE": "jobgov",
+        "STREAM_TASK_QUEUE_SUFFIX": "-streams",
         "JOB_WORKFLOW": "jobgov.JobWorkflow",
         "PLAN_WORKFLOW": "jobgov.PlanWorkflow",
         "ACTIVITY_STREAM_EVENTS": "jobgov.stream_events",
@@ -37,7 +38,13 @@ def test_constants() -> None:
         "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
         "PATCH_0_3": "jobgov-0.3-true-states",
         "PATCH_0_3_START": "jobgov-0.3-bounded-start",
+        "PATCH_0_4_ADMISSION": "jobgov-0.4-admission",
     }
+
+
+def test_stream_task_queue() -> None:
+    assert names.stream_task_queue("jobgov") == "jobgov-streams"
+    assert names.stream_task_queue("team-a") == "team-a-streams"
 
 
 def test_workflow_ids() -> None:

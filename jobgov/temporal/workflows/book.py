@@ -89,6 +89,9 @@ class JobBook:
         #: An idle that ends an unfinished run continues or fails the job (set by the workflow from
         #: workflow.patched: runs before 0.3 completed it).
         self.interrupt_aware = False
+        #: Why no worker has taken the job's event stream yet (``None``: one has, or it is not known
+        #: to be waiting). Set by the workflow; a run's own, never carried: a new run finds out anew.
+        self.queued: str | None = None
 
     # ------------------------------------------------------------------ derived
 
@@ -111,6 +114,8 @@ class JobBook:
         return budgets.holds(self.s.budget)
 
     def display_state(self) -> JobState:
+        if self.queued is not None and self.s.state in (JobState.STARTING, JobState.RUNNING):
+            return JobState.QUEUED
         if self.s.state is JobState.RUNNING and self.s.pending:
             return JobState.AWAITING_APPROVAL
         return self.s.state
@@ -470,7 +475,7 @@ class JobBook:
             steps=s.steps, cost_sources=s.cost_sources, budget=self.budget_view(),
             pending=list(s.pending.values()),
             decisions=s.decisions, warnings=s.warnings, paused_reason=s.paused_reason, error=s.error,
-            agent=s.agent,
+            agent=s.agent, queued=self.queued,
         )
 
     def details_markdown(self) -> str:
@@ -480,6 +485,8 @@ class JobBook:
         # bare dollar sign starts a formula.
         lines = [f"**{self.display_state().value}** · {float(s.cost_usd):.4f} USD · {s.tokens.total} tokens"
                  f" · {s.steps} steps"]
+        if self.queued is not None:
+            lines.append(f"**Queued**: {self.queued}")
         if s.agent is not None and not s.agent.reachable:
             lines.append(f"**Agent unreachable** since {s.agent.since:%Y-%m-%d %H:%M:%S} UTC: {s.agent.error or '?'} "
                          "(the stream keeps retrying).")

@@ -91,10 +91,11 @@ async def _agent_call(activity: str, input: object) -> None:
     )
 
 
-def start_stream(input: StreamInput) -> workflow.ActivityHandle[None]:
-    """Start ``jobgov.stream_events``: one generation of the job's event-stream consumer."""
+def start_stream(input: StreamInput, task_queue: str | None = None) -> workflow.ActivityHandle[None]:
+    """Start ``jobgov.stream_events``: one generation of the job's event-stream consumer, on
+    ``task_queue`` (``None``: the workflow's own, as runs before 0.4 did)."""
     handle: workflow.ActivityHandle[None] = workflow.start_activity(
-        names.ACTIVITY_STREAM_EVENTS, input,
+        names.ACTIVITY_STREAM_EVENTS, input, task_queue=task_queue,
         start_to_close_timeout=timedelta(days=3650), heartbeat_timeout=STREAM_HEARTBEAT, retry_policy=STREAM_RETRY,
         cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
     )  # fmt: skip

@@ -58,6 +58,9 @@ from jobgov.temporal.workflows.support import continue_as_new_due, reject_invali
 #: refreshed at most this often, its state and pending asks at once. A search-attribute upsert and
 #: a plan report for every step cost 5 history events a step.
 REFRESH_EVERY = timedelta(seconds=5)
+#: From release 0.4 (names.PATCH_0_4_ADMISSION): a job whose stream no worker has taken this long
+#: after it was started shows ``queued``. A worker with a free slot takes it in well under a second.
+QUEUE_AFTER = timedelta(seconds=10)
 
 
 @workflow.defn(name=names.JOB_WORKFLOW)
@@ -75,6 +78,8 @@ class JobWorkflow:
         self._lock = asyncio.Lock()
         self._stream: workflow.ActivityHandle[None] | None = None
         self._connected = False
+        self._heard = False  # the current stream generation has sent something: a worker runs it
+        self._admission = False  # names.PATCH_0_4_ADMISSION: set when the first stream starts
         self._dirty = True
         self._bounded_drain = False
         self._shown: tuple[str, int] | None = None  # the state and pending count last upserted
@@ -85,6 +90,7 @@ class JobWorkflow:
         self._owe_report = False
         self._continuing = False
         self._refresher: asyncio.Task[None] | None = None
+        self._admitting: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ main loop
 
@@ -157,6 +163,7 @@ class JobWorkflow:
         if input.prompt is not None and not book.s.prompt_sent:
             # Subscribe first (the stream reconciles anyway), so the run's first events are seen live.
             await self._await_stream()
+        if input.prompt is not None and not book.s.prompt_sent and not (self._admission and book.finished):
             await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
                 agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt)))
             book.started(book.s.session_id or "", prompt_sent=True)
@@ -185,7 +192,11 @@ class JobWorkflow:
         return JobResult(status=book.status())
 
     async def _await_stream(self) -> None:
-        """Wait (bounded) until the current stream generation is connected."""
+        """Wait until the current stream generation is connected, or the job has ended (killed,
+        cancelled): an agent is never set to work unwatched. Runs before 0.4 waited 30 s at most."""
+        if self._admission:
+            await workflow.wait_condition(lambda: self._connected or self._book.finished)
+            return
         try:
             await workflow.wait_condition(lambda: self._connected, timeout=timedelta(seconds=30))
         except TimeoutError:
@@ -229,6 +240,8 @@ class JobWorkflow:
             await self._call(names.ACTIVITY_ABORT, calls.abort(AbortInput(agent_url=url, session_id=session_id)))
         elif isinstance(effect, Prompt):
             await self._await_stream()  # so the continued run is seen live, not only reconciled
+            if self._admission and book.finished:
+                return  # killed while it waited for its stream
             await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
                 agent_url=url, session_id=session_id, text=effect.text)))
         elif isinstance(effect, Notify):
@@ -321,7 +334,28 @@ class JobWorkflow:
         )
 
     def _start_stream(self) -> None:
-        self._stream = calls.start_stream(self._stream_input())
+        self._admission = workflow.patched(names.PATCH_0_4_ADMISSION)
+        self._heard = False
+        if not self._admission:
+            self._stream = calls.start_stream(self._stream_input())
+            return
+        queue = names.stream_task_queue(workflow.info().task_queue)
+        self._stream = calls.start_stream(self._stream_input(), task_queue=queue)
+        self._admitting = asyncio.create_task(self._watch_admission(self._book.s.generation, queue))
+
+    async def _watch_admission(self, generation: int, queue: str) -> None:
+        """Say so, in the state, the details and to the plan, when no worker takes the stream."""
+        book = self._book
+        try:
+            await workflow.wait_condition(
+                lambda: self._heard or book.s.generation != generation or book.finished, timeout=QUEUE_AFTER)
+        except TimeoutError:
+            book.queued = (f"no worker has taken its event stream for {QUEUE_AFTER.seconds} s: every worker "
+                           f"polling task queue {queue} already holds its --max-jobs streams, or none polls it; "
+                           "the agent is prompted once one does")
+            self._effects.append(ReportToPlan())
+            self._dirty = True
+            await self._drain()  # before the first prompt, nothing else drains
 
     def _restart_stream(self) -> None:
         """New inputs (hold, budget) take effect in a new generation; the old one is cancelled.
@@ -352,10 +386,11 @@ class JobWorkflow:
         "Internal: event batches from jobgov's stream activity. Do not send by hand."))
     def on_events(self, batch: EventBatch) -> None:
         """Events from the stream activity (asks, usage, session status), in order."""
-        if batch.generation == self._book.s.generation and any(
-            isinstance(item, SessionItem) and item.status == "connected" for item in batch.items
-        ):
-            self._connected = True
+        if batch.generation == self._book.s.generation:
+            self._heard = True
+            self._book.queued = None
+            if any(isinstance(item, SessionItem) and item.status == "connected" for item in batch.items):
+                self._connected = True
         if self._book.s.budget.limit is not None:  # only a budget warns (and so needs the marker)
             self._book.grouped_warnings = workflow.patched(names.PATCH_0_3)
         if any(isinstance(item, SessionItem) and item.unfinished for item in batch.items):
