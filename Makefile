@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test unit bench demo clean
+.PHONY: install browser lint test unit bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check jobgov tests bench worker.py
 	$(VENV)/bin/mypy
 
-## Run the whole suite: lint first, then unit, integration (real Temporal dev server) and
-## end-to-end (real opencode) tests.
-test: lint
+## Debian's chromium for the Temporal UI test (driven by Playwright through its executable_path;
+## no browser is ever downloaded), installed with apt when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's chromium for the UI test"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium; }
+
+## Run the whole suite: lint first, then unit, integration (real Temporal dev server),
+## end-to-end (real opencode) and UI (the Temporal Web UI in headless chromium) tests.
+test: lint browser
 	$(PY) -m pytest
 
 ## Only the fast unit tests.
