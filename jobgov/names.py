@@ -81,10 +81,12 @@ agent's reachability is kept and notified."""
 PATCH_0_3_START = "jobgov-0.3-bounded-start"
 """0.3: creating the session is retried by the workflow, with a warning while the agent does not
 answer, and fails the job after ``agent.start_timeout``."""
-PATCH_0_4_ADMISSION = "jobgov-0.4-admission"
+PATCH_0_4 = "jobgov-0.4-admission"
 """0.4: a job's stream runs on its own task queue (:func:`stream_task_queue`); a job whose stream no
 worker has taken yet shows ``queued`` with the reason, and is prompted only once its stream is
-connected (runs before 0.4 prompted after 30 s anyway)."""
+connected (runs before 0.4 prompted after 30 s anyway); asks pending when a job is killed are
+recorded ``killed`` (before: ``cancelled``); a job whose agent is unreachable shows state
+``agent-unreachable``."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

@@ -37,6 +37,9 @@ class JobState(StrEnum):
     """No worker has taken the job's event stream yet (every one is full, or none polls its
     queue): the job waits, unprompted, and ``JobStatus.queued`` says why. Shown, never carried."""
     RUNNING = "running"
+    AGENT_UNREACHABLE = "agent-unreachable"
+    """Running (or starting), but the stream cannot reach the agent: ``JobStatus.agent`` says
+    since when and why. Shown, never carried; from 0.4."""
     AWAITING_APPROVAL = "awaiting-approval"
     PAUSED = "paused"
     COMPLETED = "completed"
@@ -82,6 +85,7 @@ DecisionAction = Literal[
     "reject",  # a person denied it, as releases before 0.3 recorded it (now "deny")
     "timeout",  # nobody decided in time: approvals.on_timeout applied
     "cancelled",  # the run was aborted or paused while it was pending: never approved
+    "killed",  # the job was killed (kill, a budget or timeout kill, a cancel request) while it was pending
 ]
 
 

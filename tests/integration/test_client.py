@@ -163,7 +163,7 @@ async def test_kill_aborts_the_agent_and_ends_the_job(
         await eventually(lambda: jg.job_status("doomed", plan), has_pending)
         status = await jg.kill("doomed", by="ana", reason="wrong branch", plan=plan)
         assert status.state is JobState.KILLED
-        assert [d.action for d in status.decisions] == ["cancelled"]
+        assert [d.action for d in status.decisions] == ["killed"]
         assert agent.aborts == [status.session_id]
         with pytest.raises(RejectedError, match="job doomed"):
             await jg.kill("doomed", plan=plan)

@@ -386,3 +386,33 @@ def test_a_queued_job_that_ends_shows_how_it_ended() -> None:
     b.queued = "no worker has taken its event stream"
     b.kill(KillInput(by="ann"), T0)
     assert b.display_state() is JobState.KILLED
+
+
+@pytest.mark.parametrize(("release_0_4", "action"), [(True, "killed"), (False, "cancelled")])
+def test_asks_a_kill_ends_are_recorded_killed_from_0_4(release_0_4: bool, action: str) -> None:
+    b = book()
+    b.release_0_4 = release_0_4  # runs recorded before 0.4 replay with "cancelled"
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    b.kill(KillInput(by="ann"), T0)
+    assert [(d.request_id, d.action, d.reply) for d in b.s.decisions] == [("a1", action, "reject")]
+
+
+def test_asks_a_pause_ends_stay_cancelled() -> None:
+    b = book()
+    b.release_0_4 = True
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    b.plan_hold(PlanHold(hold=True, reason="plan budget"), T0)
+    assert [d.action for d in b.s.decisions] == ["cancelled"]
+
+
+def test_an_unreachable_agent_shows_in_the_state_from_0_4() -> None:
+    from jobgov.temporal.state import AgentReach
+
+    b = book()
+    lost = AgentReach(reachable=False, since=T0, error="ConnectError: refused")
+    b.on_agent(lost, T0)
+    assert b.display_state() is JobState.RUNNING  # a run recorded before 0.4
+    b.release_0_4 = True
+    assert b.display_state() is JobState.AGENT_UNREACHABLE and b.next_report().state is JobState.AGENT_UNREACHABLE
+    b.on_agent(AgentReach(reachable=True, since=T0 + timedelta(seconds=9)), T0 + timedelta(seconds=9))
+    assert b.display_state() is JobState.RUNNING

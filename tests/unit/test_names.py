@@ -38,7 +38,7 @@ def test_constants() -> None:
         "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
         "PATCH_0_3": "jobgov-0.3-true-states",
         "PATCH_0_3_START": "jobgov-0.3-bounded-start",
-        "PATCH_0_4_ADMISSION": "jobgov-0.4-admission",
+        "PATCH_0_4": "jobgov-0.4-admission",
     }
 
 

@@ -89,6 +89,9 @@ class JobBook:
         #: An idle that ends an unfinished run continues or fails the job (set by the workflow from
         #: workflow.patched: runs before 0.3 completed it).
         self.interrupt_aware = False
+        #: Release 0.4's rules (set by the workflow from workflow.patched): asks a kill ends are
+        #: recorded "killed" (before: "cancelled"); an unreachable agent shows in the job's state.
+        self.release_0_4 = False
         #: Why no worker has taken the job's event stream yet (``None``: one has, or it is not known
         #: to be waiting). Set by the workflow; a run's own, never carried: a new run finds out anew.
         self.queued: str | None = None
@@ -116,6 +119,10 @@ class JobBook:
     def display_state(self) -> JobState:
         if self.queued is not None and self.s.state in (JobState.STARTING, JobState.RUNNING):
             return JobState.QUEUED
+        agent = self.s.agent
+        if (self.release_0_4 and agent is not None and not agent.reachable
+                and self.s.state in (JobState.STARTING, JobState.RUNNING)):
+            return JobState.AGENT_UNREACHABLE
         if self.s.state is JobState.RUNNING and self.s.pending:
             return JobState.AWAITING_APPROVAL
         return self.s.state
@@ -160,13 +167,14 @@ class JobBook:
         self.s.decided.append(ask_id)
         return record
 
-    def _cancel_pending(self, now: datetime, why: str) -> list[Effect]:
+    def _cancel_pending(self, now: datetime, why: str,
+                        action: Literal["cancelled", "killed"] = "cancelled") -> list[Effect]:
         """Every pending ask is answered ``reject`` and never approved (PROTOCOL finding 3)."""
         effects: list[Effect] = []
         for pending in list(self.s.pending.values()):
             del self.s.pending[pending.id]
             self._record(ask_id=pending.id, permission=pending.permission, patterns=pending.patterns,
-                         action="cancelled", reply="reject", decision=pending, actor="jobgov", now=now,
+                         action=action, reply="reject", decision=pending, actor="jobgov", now=now,
                          message=why)
             effects.append(Reply(pending.id, "reject"))
         return effects
@@ -185,7 +193,8 @@ class JobBook:
         effects: list[Effect] = []
         if state is JobState.KILLED:
             effects.append(Abort())
-        effects += self._cancel_pending(now, why)
+        killed = state is JobState.KILLED and self.release_0_4
+        effects += self._cancel_pending(now, why, "killed" if killed else "cancelled")
         self.s.state = state
         kind: Literal["killed", "finished"] = "killed" if state is JobState.KILLED else "finished"
         return [*effects, ReportToPlan(), Notify(kind, f"job {self.job} {state.value}: {why}")]

@@ -58,7 +58,7 @@ from jobgov.temporal.workflows.support import continue_as_new_due, reject_invali
 #: refreshed at most this often, its state and pending asks at once. A search-attribute upsert and
 #: a plan report for every step cost 5 history events a step.
 REFRESH_EVERY = timedelta(seconds=5)
-#: From release 0.4 (names.PATCH_0_4_ADMISSION): a job whose stream no worker has taken this long
+#: From release 0.4 (names.PATCH_0_4): a job whose stream no worker has taken this long
 #: after it was started shows ``queued``. A worker with a free slot takes it in well under a second.
 QUEUE_AFTER = timedelta(seconds=10)
 
@@ -79,7 +79,7 @@ class JobWorkflow:
         self._stream: workflow.ActivityHandle[None] | None = None
         self._connected = False
         self._heard = False  # the current stream generation has sent something: a worker runs it
-        self._admission = False  # names.PATCH_0_4_ADMISSION: set when the first stream starts
+        self._admission = False  # names.PATCH_0_4: set when the first stream starts
         self._dirty = True
         self._bounded_drain = False
         self._shown: tuple[str, int] | None = None  # the state and pending count last upserted
@@ -334,7 +334,8 @@ class JobWorkflow:
         )
 
     def _start_stream(self) -> None:
-        self._admission = workflow.patched(names.PATCH_0_4_ADMISSION)
+        # Every 0.4 rule that matters once asks can arrive: the first stream of a run decides them.
+        self._admission = self._book.release_0_4 = workflow.patched(names.PATCH_0_4)
         self._heard = False
         if not self._admission:
             self._stream = calls.start_stream(self._stream_input())
