@@ -226,8 +226,9 @@ class OpencodeServer(AsyncService):
         return env
 
     async def start(self) -> None:
-        """Start the server and wait until ``/global/health`` reports healthy."""
-        self.port = _free_port()
+        """Start the server and wait until ``/global/health`` reports healthy. A restart (after
+        :meth:`crash`) keeps the port and the home, so the agent's sessions are still there."""
+        self.port = self.port or _free_port()
         command = [str(self.binary), "serve", "--hostname", "127.0.0.1", "--port", str(self.port)]
         # A local file: opening it does not block the loop in any way that matters.
         with open(self.log_path, "ab") as log:
@@ -269,6 +270,16 @@ class OpencodeServer(AsyncService):
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+    async def crash(self) -> None:
+        """SIGKILL the server's process group, as a crash or an OOM kill would; the home is kept
+        (sessions, messages) for :meth:`start` to restart it on the same port."""
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
 
     async def stop(self) -> None:
         """Terminate the process group (SIGTERM, SIGKILL after 10 s); remove the temporary home."""

@@ -86,3 +86,39 @@ async def test_job_governs_real_opencode(
     assert result.steps == 4
     assert result.cost_usd == pytest.approx(session["cost"], abs=1e-12)
     assert result.cost_sources == ["override"]
+
+
+async def test_an_agent_killed_mid_run_is_noticed_and_its_run_continued(
+    opencode_binary: Path, project_dir: Path, tmp_path: Path, dev_env: WorkflowEnvironment, worker: Worker
+) -> None:
+    """opencode SIGKILLed while its run waits on an ask, then restarted on the same port and home:
+    the job says the agent was unreachable, cancels the lost ask (never approved, never run), sees
+    that the run ended unfinished, sends the continue prompt, and completes only after the rest of
+    the work ran. (Before 0.3 it ended "completed" with the work undone.)"""
+    model = ScriptedModel([
+        Turn.call("bash", {"command": "ls", "description": "list"}),
+        Turn.call("bash", {"command": "ls /", "description": "list root"}),  # asks; the agent dies
+        Turn.call("write", {"filePath": str(project_dir / "notes.txt"), "content": "continued\n"}),
+        Turn.say("Done."),
+    ])
+    async with (
+        model,
+        OpencodeServer(opencode_binary, project_dir, model.openai_base_url, log_path=tmp_path / "oc.log") as server,
+    ):
+        handle = await start_job(dev_env.client, worker.task_queue, server.base_url, config=CONFIG,
+                                 worktree=str(project_dir), prompt="List files, then write notes.txt.")
+        lost_ask = (await wait_for(handle, lambda s: bool(s.pending), timeout=90)).pending[0]
+        assert lost_ask.patterns == ["ls /"]
+        await server.crash()
+        down = await wait_for(handle, lambda s: s.agent is not None and not s.agent.reachable, timeout=30)
+        assert down.state == "agent-unreachable"
+        await server.start()
+        result = (await asyncio.wait_for(handle.result(), timeout=120)).status
+
+    assert result.state == "completed", result.model_dump_json(indent=1)
+    assert any("ended unfinished" in w for w in result.warnings), result.warnings
+    actions = {d.patterns[0]: d.action for d in result.decisions if d.permission == "bash"}
+    assert actions == {"ls": "auto-approve", "ls /": "cancelled"}
+    assert (project_dir / "notes.txt").read_text() == "continued\n"  # the work after the crash ran
+    assert result.agent is not None and result.agent.reachable
+    assert model.remaining == 0
