@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from jobgov import __version__, names
-from jobgov.temporal.payloads import ApproveInput, JobStatus, ResumeInput
+from jobgov.temporal.payloads import ApproveInput, JobStatus, KillInput, ResumeInput
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
@@ -73,6 +73,25 @@ async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: 
         with contextlib.suppress(WorkflowFailureError):
             await handle.result()
         histories["job-cancelled"] = await handle.fetch_history()
+    # 0.4: a worker that holds one job: the second shows queued (and is killed there); an agent
+    # lost mid-ask shows agent-unreachable; the asks a kill ends are recorded "killed".
+    config = dev_env.client.config()
+    config["plugins"] = [JobGovPlugin(max_jobs=1)]
+    small = Client(**config)
+    async with (FakeAgent(Scenario().bash("pip install x").text("x")) as holding,
+                FakeAgent(Scenario().bash("ls").text("x")) as waiting,
+                Worker(small, task_queue=task_queue)):
+        first = await start_job(small, task_queue, holding.base_url, job="first")
+        await wait_for(first, lambda s: bool(s.pending))
+        second = await start_job(small, task_queue, waiting.base_url, job="second")
+        await wait_for(second, lambda s: s.state == "queued")
+        await second.execute_update(names.UPDATE_JOB_KILL, KillInput(by="test"), result_type=JobStatus)
+        await second.result()
+        await holding.stop()
+        await wait_for(first, lambda s: s.state == "agent-unreachable")
+        await first.terminate("test over")  # a kill would retry its abort against the gone agent for minutes
+        histories["job-queued-killed"] = await second.fetch_history()
+        histories["job-unreachable-killed"] = await first.fetch_history()
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
         if os.environ.get("JOBGOV_RECORD_HISTORIES"):
