@@ -54,6 +54,9 @@ STREAM_CONNECT_TIMEOUT: Final = 10.0
 # ``{"id":…,"type":…`` in that order, compact or spaced; anything else is parsed and
 # filtered by type.
 _DELTA_HEAD = re.compile(r'\s*\{\s*(?:"id"\s*:\s*"[^"\\]*"\s*,\s*)?"type"\s*:\s*"message\.part\.delta"')
+#: How far into a frame a delta's type can stand: after an optional ``"id"`` (opencode's event ids
+#: are short), with any spacing.
+_DELTA_WINDOW = 160
 _BODY_LIMIT = 2000
 
 
@@ -376,7 +379,9 @@ class AgentClient:
 async def _parse_events(frames: AsyncIterator[Any]) -> AsyncIterator[Event]:
     async for frame in frames:
         data: str = frame.data
-        if not data or _DELTA_HEAD.match(data):
+        # A delta is skipped unparsed. The plain search (C speed) finds its type near the start;
+        # only then does the exact pattern (the "type" key, spaced JSON or not) have to agree.
+        if not data or ("message.part.delta" in data[:_DELTA_WINDOW] and _DELTA_HEAD.match(data)):
             continue
         try:
             event, problem = jsonsafe.loads(data)

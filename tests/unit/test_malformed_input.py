@@ -55,9 +55,10 @@ async def test_delta_frames_are_skipped_compact_or_spaced() -> None:
     delta = {"id": "evt_1", "type": "message.part.delta", "properties": {"delta": "x"}}
     shapes = [json.dumps(delta), json.dumps(delta, separators=(",", ":")), json.dumps(delta, indent=2),
               json.dumps({k: v for k, v in delta.items() if k != "id"})]
+    long_id = json.dumps({**delta, "id": "evt_" + "x" * 500})  # past the fast path's window: read, then skipped
 
     async def frames() -> AsyncIterator[Any]:
-        for data in shapes:
+        for data in [*shapes, long_id]:
             yield SimpleNamespace(data=data)
         yield SimpleNamespace(data=json.dumps({"id": "evt_2", "type": "session.idle", "properties": {}}))
 
