@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,7 +21,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.client import DEFAULT_ADDRESS, UnreachableError, connect_error_reason
+from jobgov.client import UnreachableError, connect_error_reason
+from jobgov.client.connection import connect_options
 from jobgov.temporal.plugin import DEFAULT_MAX_JOBS, JobGovPlugin
 
 logger = logging.getLogger(__name__)
@@ -60,12 +60,14 @@ def worker_options(max_jobs: int) -> WorkerSizes:
     return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
 
 
-async def connect_worker_client(address: str | None = None, namespace: str = "default", *,
+async def connect_worker_client(address: str | None = None, namespace: str | None = None, *,
                                 max_jobs: int = DEFAULT_MAX_JOBS) -> Client:
-    """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities)."""
-    target = address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS
+    """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities),
+    connected as Temporal's client config says (:func:`jobgov.client.connection.connect_options`)."""
+    options = connect_options(address, namespace)
+    target = options["target_host"]
     try:
-        return await Client.connect(target, namespace=namespace, plugins=[JobGovPlugin(max_jobs=max_jobs)])
+        return await Client.connect(**options, plugins=[JobGovPlugin(max_jobs=max_jobs)])
     except (RuntimeError, ValueError) as exc:
         raise UnreachableError(f"Temporal is not reachable at {target} ({connect_error_reason(exc)}); start one "
                                "with `jobgov dev`, or point --address / TEMPORAL_ADDRESS at your server") from None
@@ -83,7 +85,7 @@ def _with_plugin(client: Client, max_jobs: int) -> Client:
 
 async def run_worker(
     client_or_address: Client | str | None = None,
-    namespace: str = "default",
+    namespace: str | None = None,
     task_queue: str = names.DEFAULT_TASK_QUEUE,
     *,
     stop: asyncio.Event | None = None,
@@ -95,8 +97,9 @@ async def run_worker(
 
     Args:
         client_or_address: A Temporal client (JobGovPlugin is added if it lacks it) or an address
-            (default: ``$TEMPORAL_ADDRESS``, else ``localhost:7233``).
-        namespace: The namespace when connecting by address.
+            over Temporal's client config (profile file, ``TEMPORAL_*`` variables; default
+            ``localhost:7233``).
+        namespace: The namespace when connecting (over the config's; default ``default``).
         task_queue: The task queue to poll (jobs are started on it).
         stop: Set it to shut the worker down.
         handle_signals: Stop on SIGINT and SIGTERM (only possible in the main thread).

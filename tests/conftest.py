@@ -8,6 +8,7 @@ do not see each other's workflows. The time-skipping server
 
 from __future__ import annotations
 
+import os
 import shutil
 import sysconfig
 import uuid
@@ -22,6 +23,12 @@ from temporalio.worker import Worker
 
 from jobgov import names
 from jobgov.temporal.plugin import JobGovPlugin
+
+# Temporal's client config (temporalio.envconfig) of the machine never reaches the tests: they
+# read nothing outside the repo. Subprocesses (the CLI tests) inherit this environment.
+os.environ["TEMPORAL_CONFIG_FILE"] = str(Path(__file__).parent / "fixtures" / "temporal" / "no-profiles.toml")
+for _variable in [v for v in os.environ if v.startswith("TEMPORAL_") and v != "TEMPORAL_CONFIG_FILE"]:
+    del os.environ[_variable]
 
 
 def binary(name: str) -> str:

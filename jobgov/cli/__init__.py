@@ -33,7 +33,7 @@ TaskQueueOpt = Annotated[str, typer.Option("--task-queue", envvar="JOBGOV_TASK_Q
 @app.command()
 def worker(
     address: jobs.AddressOpt = None,
-    namespace: jobs.NamespaceOpt = "default",
+    namespace: jobs.NamespaceOpt = None,
     task_queue: TaskQueueOpt = "jobgov",
     max_jobs: Annotated[int, typer.Option("--max-jobs", min=1, envvar="JOBGOV_MAX_JOBS",
                                           help="Jobs whose event streams this worker holds at once; "
@@ -41,12 +41,14 @@ def worker(
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
-    from jobgov.client import JobGovError
+    from jobgov.client import InputError, JobGovError
     from jobgov.run import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_worker(address, namespace or "default", task_queue, max_jobs=max_jobs))
+        asyncio.run(run_worker(address, namespace, task_queue, max_jobs=max_jobs))
+    except InputError as exc:
+        fail(str(exc))
     except JobGovError as exc:
         fail(str(exc), jobs.EXIT_RUNTIME)
 

@@ -44,8 +44,10 @@ plan_app = typer.Typer(help="A plan: its jobs, totals and budget.", no_args_is_h
 
 AddressOpt = Annotated[str | None, typer.Option(
     "--address", envvar="TEMPORAL_ADDRESS", show_envvar=True,
-    help="Temporal's host:port (default localhost:7233).")]
-NamespaceOpt = Annotated[str, typer.Option("--namespace", envvar="TEMPORAL_NAMESPACE", help="Temporal namespace.")]
+    help="Temporal's host:port, over the client config profile (default localhost:7233).")]
+NamespaceOpt = Annotated[str | None, typer.Option(
+    "--namespace", envvar="TEMPORAL_NAMESPACE",
+    help="Temporal namespace, over the client config profile (default: default).")]
 PlanOpt = Annotated[str | None, typer.Option("--plan", "-p", help="The job's plan (needed when the job name is "
                                                                    "running in several plans).")]
 JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON.")]
@@ -57,11 +59,11 @@ _T = TypeVar("_T")
 _out = Console(highlight=False, soft_wrap=True)
 
 
-def _run(address: str | None, namespace: str, call: Callable[[JobGovClient], Awaitable[_T]]) -> _T:
+def _run(address: str | None, namespace: str | None, call: Callable[[JobGovClient], Awaitable[_T]]) -> _T:
     """Connect, run ``call``, and turn jobgov's errors into messages and exit statuses."""
 
     async def go() -> _T:
-        client = await JobGovClient.connect(address, namespace or "default")
+        client = await JobGovClient.connect(address, namespace)
         return await call(client)
 
     try:
@@ -106,7 +108,7 @@ def start(
         "--no-agent-check", metavar="", help="Start without checking that the agent answers (and has --session): "
                                              "for agents only the workers can reach.")] = False,
     address: AddressOpt = None,
-    namespace: NamespaceOpt = "default",
+    namespace: NamespaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start governing a job: a durable workflow that watches the agent's session."""
@@ -131,7 +133,7 @@ def status(
     job: Annotated[str, typer.Argument(help="The job's name.")],
     plan: PlanOpt = None,
     address: AddressOpt = None,
-    namespace: NamespaceOpt = "default",
+    namespace: NamespaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a job: state, tokens, cost, budget, pending asks and decisions."""
@@ -228,7 +230,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("jobs")
     def jobs(plan: Annotated[str | None, typer.Option("--plan", "-p", help="Only this plan's jobs.")] = None,
-             address: AddressOpt = None, namespace: NamespaceOpt = "default", as_json: JsonOpt = False) -> None:
+             address: AddressOpt = None, namespace: NamespaceOpt = None, as_json: JsonOpt = False) -> None:
         """List jobs (newest run of each) with their plan's totals."""
         _check(plan=plan)
         result = _run(address, namespace, lambda c: c.overview(plan))
@@ -245,7 +247,7 @@ def register(app: typer.Typer) -> None:
                                                                          "the rest of the job.")] = False,
         by: ByOpt = None,
         reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit trail).")] = None,
-        plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = "default",
+        plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Approve a pending ask once (or always, for this job)."""
@@ -260,7 +262,7 @@ def register(app: typer.Typer) -> None:
         request_id: Annotated[str, typer.Argument(help="The pending ask's id (see `jobgov job status`).")],
         reason: Annotated[str | None, typer.Option("--reason", help="Sent to the agent, which carries on "
                                                                     "without it.")] = None,
-        by: ByOpt = None, plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = "default",
+        by: ByOpt = None, plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Deny a pending ask; the agent is told why and carries on."""
@@ -273,7 +275,7 @@ def register(app: typer.Typer) -> None:
     def resume(
         job: Annotated[str, typer.Argument(help="The job's name.")],
         add_usd: AddUsdOpt = None, add_tokens: AddTokensOpt = None, by: ByOpt = None, plan: PlanOpt = None,
-        address: AddressOpt = None, namespace: NamespaceOpt = "default", as_json: JsonOpt = False,
+        address: AddressOpt = None, namespace: NamespaceOpt = None, as_json: JsonOpt = False,
     ) -> None:
         """Resume a paused job, optionally raising its budget first."""
         _check(job=job, plan=plan)
@@ -286,7 +288,7 @@ def register(app: typer.Typer) -> None:
     def kill(
         job: Annotated[str, typer.Argument(help="The job's name.")],
         reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit trail).")] = None,
-        by: ByOpt = None, plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = "default",
+        by: ByOpt = None, plan: PlanOpt = None, address: AddressOpt = None, namespace: NamespaceOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Abort the agent and end the job as killed."""
@@ -325,7 +327,7 @@ def print_overview(result: JobsOverview) -> None:
 @plan_app.command("status")
 def plan_status(
     plan: Annotated[str, typer.Argument(help="The plan's name.")],
-    address: AddressOpt = None, namespace: NamespaceOpt = "default", as_json: JsonOpt = False,
+    address: AddressOpt = None, namespace: NamespaceOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show a plan: its jobs, totals and budget."""
     _check(plan=plan)
@@ -340,7 +342,7 @@ def plan_status(
 def plan_resume(
     plan: Annotated[str, typer.Argument(help="The plan's name.")],
     add_usd: AddUsdOpt = None, add_tokens: AddTokensOpt = None, by: ByOpt = None,
-    address: AddressOpt = None, namespace: NamespaceOpt = "default", as_json: JsonOpt = False,
+    address: AddressOpt = None, namespace: NamespaceOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Resume every job of a paused plan, optionally raising the plan budget first."""
     _check(plan=plan)

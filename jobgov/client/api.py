@@ -57,6 +57,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from jobgov import names
 
 # Re-exported: the overview models are part of the client API (``from jobgov.client import JobOverview``).
+from jobgov.client.connection import DEFAULT_ADDRESS as DEFAULT_ADDRESS
+from jobgov.client.connection import connect_options
 from jobgov.client.errors import (
     AlreadyRunningError,
     InputError,
@@ -85,8 +87,6 @@ from jobgov.temporal.payloads import (
 )
 from jobgov.temporal.state import DecisionRecord, JobState
 
-#: Where Temporal is unless ``--address`` or ``TEMPORAL_ADDRESS`` say otherwise.
-DEFAULT_ADDRESS = "localhost:7233"
 #: Plan and job names: they go into workflow ids and visibility queries, so no quotes or spaces.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
@@ -216,19 +216,23 @@ class JobGovClient:
         self._list_limit = list_limit
 
     @classmethod
-    async def connect(cls, address: str | None = None, namespace: str = "default", *,
+    async def connect(cls, address: str | None = None, namespace: str | None = None, *,
                       connect_timeout: float = 5.0, query_timeout: float = 10.0,
                       update_timeout: float = 30.0) -> JobGovClient:
-        """Connect to Temporal at ``address`` (default: ``$TEMPORAL_ADDRESS``, else ``localhost:7233``).
+        """Connect to Temporal as Temporal's client config says (:mod:`jobgov.client.connection`:
+        the profile file, ``TEMPORAL_*`` variables, API key and TLS), ``address`` and ``namespace``
+        over it (default ``localhost:7233``, ``default``).
 
         Raises:
+            InputError: The client config file cannot be read.
             UnreachableError: Nothing answers there within ``connect_timeout`` seconds.
         """
-        target = address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS
+        options = connect_options(address, namespace)
+        target = options["target_host"]
         try:
             async with asyncio.timeout(connect_timeout + 1):
                 client = await Client.connect(
-                    target, namespace=namespace or "default", data_converter=pydantic_data_converter,
+                    **options, data_converter=pydantic_data_converter,
                     connect_timeout=timedelta(seconds=connect_timeout),
                 )
         except (RuntimeError, RPCError, TimeoutError, ValueError) as exc:

@@ -59,6 +59,22 @@ def test_unreachable_temporal_exits_1_quickly_with_a_clear_message(args: list[st
     assert time.monotonic() - started < 5
 
 
+def test_the_address_comes_from_temporals_client_config(tmp_path: Path) -> None:
+    config = tmp_path / "temporal.toml"
+    config.write_text(f'[profile.ops]\naddress = "{UNREACHABLE}"\n')
+    result = invoke("jobs", env={"TEMPORAL_CONFIG_FILE": str(config), "TEMPORAL_PROFILE": "ops"})
+    assert result.exit_code == 1 and f"Temporal is not reachable at {UNREACHABLE}" in result.stderr
+
+
+def test_an_unreadable_client_config_exits_2_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "temporal.toml"
+    config.write_text("[profile.default\n")
+    for args in (["jobs"], ["worker"]):
+        result = invoke(*args, env={"TEMPORAL_CONFIG_FILE": str(config)})
+        assert result.exit_code == 2, (args, result.output)
+        assert f"Temporal client config {config} (profile default)" in result.stderr
+
+
 def test_address_comes_from_the_environment() -> None:
     result = invoke("jobs", env={"TEMPORAL_ADDRESS": UNREACHABLE})
     assert result.exit_code == 1
