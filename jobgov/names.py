@@ -49,10 +49,17 @@ UPDATE_JOB_DENY: Final = "deny"
 UPDATE_JOB_RESUME: Final = "resume"
 UPDATE_JOB_KILL: Final = "kill"
 QUERY_JOB_STATUS: Final = "status"
+# The same human decisions as signals (same names and inputs), for workflows and approval systems:
+# a workflow cannot send an update, and a signal is checked when applied (see JobWorkflow).
+SIGNAL_JOB_APPROVE: Final = "approve"
+SIGNAL_JOB_DENY: Final = "deny"
+SIGNAL_JOB_RESUME: Final = "resume"
+SIGNAL_JOB_KILL: Final = "kill"
 
 # PlanWorkflow messages.
 SIGNAL_PLAN_JOB_REPORT: Final = "jobgov.plan.job_report"
 UPDATE_PLAN_RESUME: Final = "resume"
+SIGNAL_PLAN_RESUME: Final = "resume"
 QUERY_PLAN_STATUS: Final = "status"
 
 

@@ -25,6 +25,7 @@ from jobgov.temporal.state import (
     JobState,
     Message,
     PendingAsk,
+    RefusedDecision,
 )
 
 #: What a notification is about (``NotifyInput.kind``, and the webhook payload's ``kind``).
@@ -90,6 +91,8 @@ class PlanInput(Message):
     """Carried across continue-as-new."""
     state: BudgetState | None = None
     paused: bool = False
+    refused: list[RefusedDecision] = Field(default_factory=list)
+    """Resumes sent by signal that could not apply (carried; from 0.4)."""
 
 
 # ---------------------------------------------------------------------------
@@ -174,6 +177,8 @@ class JobStatus(Message):
     """Whether the agent is reached (``None``: nothing reported yet; clients before 0.3 ignore it)."""
     queued: str | None = None
     """Why the job waits for a worker to take its event stream (state ``queued``; from 0.4)."""
+    refused: list[RefusedDecision] = Field(default_factory=list)
+    """Decisions sent by signal that could not apply, newest last (from 0.4)."""
 
 
 class PlanStatus(Message):
@@ -186,6 +191,8 @@ class PlanStatus(Message):
     cost_usd: float
     tokens: int
     budget: BudgetView | None
+    refused: list[RefusedDecision] = Field(default_factory=list)
+    """Resumes sent by signal that could not apply, newest last (from 0.4)."""
 
 
 # ---------------------------------------------------------------------------

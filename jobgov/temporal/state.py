@@ -108,6 +108,17 @@ class DecisionRecord(Message):
     """The message sent to the agent with a rejection."""
 
 
+class RefusedDecision(Message):
+    """A decision sent as a signal that could not apply. A signal cannot be refused before it
+    reaches history (an update's validator can), so it is checked when applied, and kept here."""
+
+    decision: Literal["approve", "deny", "resume", "kill"]
+    request_id: str | None = None
+    by: str
+    reason: str
+    at: datetime
+
+
 class Grant(Message):
     """A job-scoped "always": this exact permission and patterns are approved from now on."""
 
@@ -179,3 +190,5 @@ class JobCarry(Message):
     """The agent's reachability as the stream last reported it (``None``: never reported)."""
     continues: int = 0
     """Continue prompts sent for runs that ended unfinished."""
+    refused: list[RefusedDecision] = []
+    """The newest decisions sent by signal that could not apply (from 0.4)."""

@@ -416,3 +416,14 @@ def test_an_unreachable_agent_shows_in_the_state_from_0_4() -> None:
     assert b.display_state() is JobState.AGENT_UNREACHABLE and b.next_report().state is JobState.AGENT_UNREACHABLE
     b.on_agent(AgentReach(reachable=True, since=T0 + timedelta(seconds=9)), T0 + timedelta(seconds=9))
     assert b.display_state() is JobState.RUNNING
+
+
+def test_a_refused_signal_is_kept_with_why_and_changes_nothing_else() -> None:
+    b = book()
+    b.on_batch(batch(ask_item("a1", category=Category.INSTALL_PACKAGES)), T0)
+    before = b.status().model_dump(exclude={"refused"})
+    for n in range(25):
+        b.refuse("approve", f"per_{n}", "ann", f"no pending ask per_{n} in job j", T0)
+    assert b.status().model_dump(exclude={"refused"}) == before
+    assert len(b.s.refused) == 20 and b.s.refused[-1].request_id == "per_24"  # the newest are kept
+    assert "Refused signal: approve per_24 by ann" in b.details_markdown()

@@ -32,8 +32,13 @@ def test_constants() -> None:
         "UPDATE_JOB_RESUME": "resume",
         "UPDATE_JOB_KILL": "kill",
         "QUERY_JOB_STATUS": "status",
+        "SIGNAL_JOB_APPROVE": "approve",
+        "SIGNAL_JOB_DENY": "deny",
+        "SIGNAL_JOB_RESUME": "resume",
+        "SIGNAL_JOB_KILL": "kill",
         "SIGNAL_PLAN_JOB_REPORT": "jobgov.plan.job_report",
         "UPDATE_PLAN_RESUME": "resume",
+        "SIGNAL_PLAN_RESUME": "resume",
         "QUERY_PLAN_STATUS": "status",
         "PATCH_0_2": "jobgov-0.2-drain-checks-continue-as-new",
         "PATCH_0_3": "jobgov-0.3-true-states",
@@ -77,13 +82,13 @@ def _handlers(cls: type) -> dict[str, set[str]]:
 def test_workflow_handlers_are_registered_under_their_names() -> None:
     assert _handlers(JobWorkflow) == {
         "workflow": {"jobgov.JobWorkflow"},
-        "signals": {"jobgov.job.events", "jobgov.job.plan_hold"},
+        "signals": {"jobgov.job.events", "jobgov.job.plan_hold", "approve", "deny", "resume", "kill"},
         "updates": {"approve", "deny", "resume", "kill"},
         "queries": {"status"},
     }
     assert _handlers(PlanWorkflow) == {
         "workflow": {"jobgov.PlanWorkflow"},
-        "signals": {"jobgov.plan.job_report"},
+        "signals": {"jobgov.plan.job_report", "resume"},
         "updates": {"resume"},
         "queries": {"status"},
     }

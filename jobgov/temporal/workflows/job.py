@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 import pydantic
 from temporalio import workflow
@@ -463,6 +464,49 @@ class JobWorkflow:
     @kill.validator
     def _validate_kill(self, req: KillInput) -> None:
         reject_invalid(self._book.validate_kill)
+
+    # ------------------------------------------------------------------ the same decisions, by signal
+
+    async def _by_signal(self, decision: Literal["approve", "deny", "resume", "kill"], by: str,
+                         request_id: str | None, check: Callable[[], None],
+                         apply: Callable[[], list[Effect]]) -> None:
+        """A decision sent as a signal (another workflow, `temporal workflow signal`). A signal cannot
+        be refused before it reaches history, so it is checked here, as the update's validator
+        would: one that cannot apply changes nothing and is kept, with why, in status and details.
+        A repeated one finds its ask decided: applying it twice is impossible."""
+        try:
+            check()
+        except ValueError as exc:
+            workflow.logger.warning("refused %s signal from %s: %s", decision, by, exc)
+            self._book.refuse(decision, request_id, by, str(exc), workflow.now())
+            self._dirty = True
+            return
+        await self._decide(apply())
+
+    @workflow.signal(name=names.SIGNAL_JOB_APPROVE, description=(
+        "The approve update as a signal (for workflows and approval systems), same input; one that "
+        "cannot apply is recorded as refused in the status."))
+    async def approve_by_signal(self, req: ApproveInput) -> None:
+        await self._by_signal("approve", req.by, req.request_id, lambda: self._book.validate_decision(req.request_id),
+                              lambda: self._book.approve(req, workflow.now())[1])
+
+    @workflow.signal(name=names.SIGNAL_JOB_DENY, description=(
+        "The deny update as a signal, same input; one that cannot apply is recorded as refused."))
+    async def deny_by_signal(self, req: DenyInput) -> None:
+        await self._by_signal("deny", req.by, req.request_id, lambda: self._book.validate_decision(req.request_id),
+                              lambda: self._book.deny(req, workflow.now())[1])
+
+    @workflow.signal(name=names.SIGNAL_JOB_RESUME, description=(
+        "The resume update as a signal, same input; one that cannot apply is recorded as refused."))
+    async def resume_by_signal(self, req: ResumeInput) -> None:
+        await self._by_signal("resume", req.by, None, lambda: self._book.validate_resume(req),
+                              lambda: self._book.resume(req, workflow.now()))
+
+    @workflow.signal(name=names.SIGNAL_JOB_KILL, description=(
+        "The kill update as a signal, same input; one that cannot apply is recorded as refused."))
+    async def kill_by_signal(self, req: KillInput) -> None:
+        await self._by_signal("kill", req.by, None, self._book.validate_kill,
+                              lambda: self._book.kill(req, workflow.now()))
 
     # ------------------------------------------------------------------ queries
 

@@ -24,6 +24,7 @@ from jobgov.temporal.payloads import (
     PlanResumeInput,
     PlanStatus,
 )
+from jobgov.temporal.state import RefusedDecision
 from jobgov.temporal.workflows import calls
 from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
 
@@ -41,6 +42,7 @@ class PlanWorkflow:
         self._jobs: dict[str, PlanJobReport] = dict(input.jobs)
         self._budget = input.state or budgets.BudgetState(limit=input.budget)
         self._paused = input.paused
+        self._refused: list[RefusedDecision] = list(input.refused)
         self._outbox: list[tuple[str, PlanHold]] = []
         self._notes: list[tuple[NotifyKind, str]] = []
 
@@ -55,7 +57,8 @@ class PlanWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._flush()
                 workflow.continue_as_new(PlanInput(plan=input.plan, budget=self._budget.limit, jobs=self._jobs,
-                                                   state=self._budget, paused=self._paused))
+                                                   state=self._budget, paused=self._paused,
+                                                   refused=self._refused))
 
     async def _flush(self) -> None:
         while self._notes:
@@ -110,15 +113,33 @@ class PlanWorkflow:
         'Resume every job the plan paused, raising its budget first. Example: {"add_usd": 5, "by": "ann"}'))
     async def resume(self, req: PlanResumeInput) -> PlanStatus:
         """Resume every job of the plan, optionally raising the plan budget first."""
+        self._resume(req)
+        return self.status()
+
+    def _resume(self, req: PlanResumeInput) -> None:
         self._budget = self._raised(req)
         self._paused = False
         self._outbox += [(wid, PlanHold(hold=False, reason=f"resumed by {req.by}")) for wid in self._running_jobs()]
         self._notes.append(("resumed", f"plan {self._input.plan} resumed by {req.by}"))
-        return self.status()
 
     @resume.validator
     def _validate_resume(self, req: PlanResumeInput) -> None:
         reject_invalid(lambda: self._check_resume(req))
+
+    @workflow.signal(name=names.SIGNAL_PLAN_RESUME, description=(
+        "The resume update as a signal (for workflows and approval systems), same input; one that "
+        "cannot apply is recorded as refused in the status."))
+    def resume_by_signal(self, req: PlanResumeInput) -> None:
+        """Checked when applied (a signal cannot be refused before history): a refused one changes nothing."""
+        try:
+            self._check_resume(req)
+        except ValueError as exc:
+            workflow.logger.warning("refused resume signal from %s: %s", req.by, exc)
+            refused = RefusedDecision(decision="resume", by=req.by, reason=str(exc), at=workflow.now())
+            self._refused = [*self._refused, refused][-20:]
+            workflow.set_current_details(self._details())
+            return
+        self._resume(req)
 
     def _check_resume(self, req: PlanResumeInput) -> None:
         if not self._paused:
@@ -137,15 +158,17 @@ class PlanWorkflow:
         return PlanStatus(
             plan=self._input.plan, workflow_id=workflow.info().workflow_id, paused=self._paused,
             jobs=list(self._jobs.values()), cost_usd=float(sum((r.cost_usd for r in self._jobs.values()), Decimal(0))),
-            tokens=sum(r.tokens for r in self._jobs.values()), budget=view,
+            tokens=sum(r.tokens for r in self._jobs.values()), budget=view, refused=self._refused,
         )
 
     def _details(self) -> str:
         status = self.status()
         state = "paused" if status.paused else "running"
-        head = f"**plan {status.plan}** · {state} · ${status.cost_usd:.4f} · {status.tokens} tokens"
-        rows = [f"- {r.job}: {r.state.value}, ${float(r.cost_usd):.4f}, {r.tokens} tokens" for r in status.jobs]
+        # "0.0037 USD": the Temporal UI renders details as markdown with maths ($ starts a formula).
+        head = f"**plan {status.plan}** · {state} · {status.cost_usd:.4f} USD · {status.tokens} tokens"
+        rows = [f"- {r.job}: {r.state.value}, {float(r.cost_usd):.4f} USD, {r.tokens} tokens" for r in status.jobs]
         if status.paused:
             rows.append("Paused: send update `resume` (e.g. `{\"add_usd\": 5}`).")
+        rows += [f"Refused signal: resume by {r.by} at {r.at:%H:%M:%S} UTC: {r.reason}" for r in status.refused[-3:]]
         return "\n".join([head, *rows])
 
