@@ -91,6 +91,17 @@ async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: 
         await wait_for(first, lambda s: s.state == "agent-unreachable")
         await first.terminate("test over")  # a kill would retry its abort against the gone agent for minutes
         histories["job-queued-killed"] = await second.fetch_history()
+    # 0.4: decisions by signal: one refused (an unknown id), one applied.
+    async with FakeAgent(Scenario().bash("pip install x").text("x")) as agent, Worker(
+        dev_env.client, task_queue=task_queue
+    ):
+        handle = await start_job(dev_env.client, task_queue, agent.base_url)
+        ask = (await wait_for(handle, lambda s: bool(s.pending))).pending[0]
+        await handle.signal(names.SIGNAL_JOB_APPROVE, ApproveInput(request_id="per_unknown", by="bot"))
+        await wait_for(handle, lambda s: bool(s.refused))
+        await handle.signal(names.SIGNAL_JOB_APPROVE, ApproveInput(request_id=ask.id, by="bot"))
+        await handle.result()
+        histories["job-approved-by-signal"] = await handle.fetch_history()
         histories["job-unreachable-killed"] = await first.fetch_history()
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
