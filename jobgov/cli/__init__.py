@@ -42,12 +42,13 @@ def worker(
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
     from jobgov.client import InputError, JobGovError
+    from jobgov.opencode.credentials import CredentialsError
     from jobgov.run import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_worker(address, namespace, task_queue, max_jobs=max_jobs))
-    except InputError as exc:
+    except (InputError, CredentialsError) as exc:
         fail(str(exc))
     except JobGovError as exc:
         fail(str(exc), jobs.EXIT_RUNTIME)

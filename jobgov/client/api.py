@@ -161,13 +161,23 @@ async def check_agent_answers(agent_url: str, session_id: str | None = None) -> 
     """
     import httpx  # only ``job start`` needs it: the other commands load less
 
+    from jobgov.opencode.credentials import AgentCredentials, CredentialsError
+
+    try:  # the password, as the worker has it, from this process's environment
+        auth = AgentCredentials.from_environ().auth_for(agent_url)
+    except CredentialsError as exc:
+        raise InputError(str(exc)) from None
     path = f"/session/{session_id}" if session_id is not None else "/global/health"
     try:
-        async with httpx.AsyncClient(base_url=agent_url.rstrip("/"), timeout=AGENT_CHECK_TIMEOUT) as http:
+        async with httpx.AsyncClient(base_url=agent_url.rstrip("/"), timeout=AGENT_CHECK_TIMEOUT, auth=auth) as http:
             response = await http.get(path)
     except httpx.HTTPError as exc:
         raise UnreachableError(f"the agent at {agent_url} is not reachable ({type(exc).__name__}: "
                                f"{exc or 'no answer'}); is `opencode serve` running there?") from None
+    if response.status_code in (401, 403):
+        raise JobGovError(f"the agent at {agent_url} answered HTTP {response.status_code}: it wants a password; "
+                          "set OPENCODE_SERVER_PASSWORD (and OPENCODE_SERVER_USERNAME) or JOBGOV_AGENT_CREDENTIALS "
+                          "here and on the workers, or pass --no-agent-check")
     if response.status_code == 404 and session_id is not None:
         raise NotFoundError(f"the agent at {agent_url} has no session {session_id}")
     if response.status_code >= 400:

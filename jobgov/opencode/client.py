@@ -190,6 +190,7 @@ class AgentClient:
         stream_connect_timeout: Seconds to open ``GET /event``.
         directory: Sent as ``?directory=`` to address one project of a server
             that serves several (default: the server's working directory).
+        auth: HTTP Basic auth for a password-protected agent (:mod:`jobgov.opencode.credentials`).
     """
 
     def __init__(
@@ -200,8 +201,10 @@ class AgentClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         stream_connect_timeout: float = STREAM_CONNECT_TIMEOUT,
         directory: str | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self._http = http
+        self._auth = auth
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._stream_timeout = httpx.Timeout(
@@ -225,6 +228,7 @@ class AgentClient:
                 json=json_body,
                 params=self._params,
                 timeout=timeout or self._timeout,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as exc:
             raise AgentUnreachable(f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}") from exc
@@ -351,7 +355,8 @@ class AgentClient:
         """
         url = self.base_url + "/event"
         try:
-            async with aconnect_sse(self._http, "GET", url, params=self._params, timeout=self._stream_timeout) as src:
+            async with aconnect_sse(self._http, "GET", url, params=self._params, timeout=self._stream_timeout,
+                                    auth=self._auth or httpx.USE_CLIENT_DEFAULT) as src:
                 response = src.response
                 if response.status_code != 200:
                     await response.aread()

@@ -30,6 +30,7 @@ from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from jobgov import names
+from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.activities.bundle import AgentActivities, AgentSettings
 from jobgov.temporal.workflows import JobWorkflow, PlanWorkflow
 from jobgov.temporal.workflows.support import INVALID_DECISION
@@ -149,14 +150,21 @@ class JobGovPlugin(SimplePlugin):
             Temporal owns retries) when a worker starts and closes it when the worker stops.
         settings: Worker-side timing and retry settings of the activities.
         max_jobs: Jobs whose event streams each worker with this plugin holds at once.
+        agent_credentials: Passwords of password-protected agents. By default from the worker's
+            environment: ``OPENCODE_SERVER_PASSWORD`` (and ``OPENCODE_SERVER_USERNAME``) for
+            every agent, and a ``JOBGOV_AGENT_CREDENTIALS`` TOML file by agent URL (see
+            :mod:`jobgov.opencode.credentials`). Never part of any workflow input.
+
+    Raises:
+        CredentialsError: The ``JOBGOV_AGENT_CREDENTIALS`` file cannot be used (named, with why).
     """
 
     def __init__(self, *, http: httpx.AsyncClient | None = None, settings: AgentSettings | None = None,
-                 max_jobs: int = DEFAULT_MAX_JOBS) -> None:
+                 max_jobs: int = DEFAULT_MAX_JOBS, agent_credentials: AgentCredentials | None = None) -> None:
         if max_jobs < 1:
             raise ValueError(f"JobGovPlugin(max_jobs={max_jobs}): a worker must be able to hold at least one job")
         self.max_jobs = max_jobs
-        self.agent_activities = AgentActivities(http=http, settings=settings)
+        self.agent_activities = AgentActivities(http=http, settings=settings, credentials=agent_credentials)
         activities: Sequence[Callable[..., Any]] = self.agent_activities.all_activities()
         super().__init__(
             "jobgov.JobGovPlugin",

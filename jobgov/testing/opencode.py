@@ -167,6 +167,7 @@ class OpencodeServer(AsyncService):
         permission: opencode's permission config (default: ask for everything).
         log_path: where stdout/stderr go (default: a new ``jobgov-opencode-*.log`` temp file).
         startup_timeout: how long to wait for ``/global/health``.
+        password: protect the server with HTTP Basic auth (``OPENCODE_SERVER_PASSWORD``, user ``opencode``).
     """
 
     def __init__(
@@ -178,7 +179,9 @@ class OpencodeServer(AsyncService):
         permission: dict[str, str] | None = None,
         log_path: Path | None = None,
         startup_timeout: float = 90.0,
+        password: str | None = None,
     ) -> None:
+        self.password = password
         self.binary = Path(binary)
         self.project_dir = Path(project_dir)
         self.config = opencode_config(model_base_url, permission)
@@ -223,6 +226,8 @@ class OpencodeServer(AsyncService):
             OPENCODE_CONFIG_CONTENT=json.dumps(self.config),
             npm_config_offline="true",
         )
+        if self.password is not None:
+            env["OPENCODE_SERVER_PASSWORD"] = self.password
         return env
 
     async def start(self) -> None:
@@ -249,7 +254,8 @@ class OpencodeServer(AsyncService):
         # probe has its own short timeout and the probe is retried until the deadline.
         deadline = time.monotonic() + self.startup_timeout
         timeout = httpx.Timeout(3.0, connect=1.0)
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout) as client:
+        auth = httpx.BasicAuth("opencode", self.password) if self.password is not None else None
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout, auth=auth) as client:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.returncode is not None:
                     raise OpencodeError(

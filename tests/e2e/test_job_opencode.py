@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
+from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.payloads import ApproveInput
+from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import OpencodeServer, ScriptedModel, Turn, Usage
 from tests.integration.jobs import start_job, wait_for
@@ -122,3 +126,57 @@ async def test_an_agent_killed_mid_run_is_noticed_and_its_run_continued(
     assert (project_dir / "notes.txt").read_text() == "continued\n"  # the work after the crash ran
     assert result.agent is not None and result.agent.reachable
     assert model.remaining == 0
+
+
+async def test_a_password_protected_agent(opencode_binary: Path, project_dir: Path, tmp_path: Path,
+                                          dev_env: WorkflowEnvironment, task_queue: str) -> None:
+    """opencode with OPENCODE_SERVER_PASSWORD: a worker without the password fails the job at once,
+    naming the agent and where the password goes; a worker with it (from a credentials file keyed by
+    the agent's URL) governs the job; the password is nowhere in either job's history."""
+    password = f"pw-{uuid.uuid4().hex}"
+    model = ScriptedModel([Turn.call("bash", {"command": "ls", "description": "list"}), Turn.say("Done.")])
+    async with (
+        model,
+        OpencodeServer(opencode_binary, project_dir, model.openai_base_url, log_path=tmp_path / "oc.log",
+                       password=password) as server,
+    ):
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{server.base_url}/global/health")).status_code == 401  # it is protected
+
+        no_password = _client_with(dev_env, AgentCredentials())
+        async with Worker(no_password, task_queue=task_queue):
+            refused = await start_job(no_password, task_queue, server.base_url, worktree=str(project_dir),
+                                      plan="pw", job="without")
+            with pytest.raises(WorkflowFailureError) as failure:
+                await asyncio.wait_for(refused.result(), timeout=60)
+            message = str(failure.value.cause)
+            assert f"create a session on {server.base_url}: the agent answered HTTP 401" in message
+            assert "OPENCODE_SERVER_PASSWORD" in message
+            # An existing session, so the stream is the first to meet the password: the job fails too.
+            async with httpx.AsyncClient(auth=httpx.BasicAuth("opencode", password)) as http:
+                session = (await http.post(f"{server.base_url}/session", json={})).json()["id"]
+            attached = await start_job(no_password, task_queue, server.base_url, worktree=str(project_dir),
+                                       plan="pw", job="attached", session_id=session, prompt=None)
+            ended = (await asyncio.wait_for(attached.result(), timeout=60)).status
+        assert ended.state == "failed" and ended.error is not None
+        assert ended.error.startswith(f"the event stream stopped: stream the events of {server.base_url}: "
+                                      "the agent answered HTTP 401")
+
+        credentials = tmp_path / "agents.toml"
+        credentials.write_text(f'["{server.base_url}"]\npassword = "{password}"\n')
+        with_password = _client_with(dev_env, AgentCredentials.from_environ({"JOBGOV_AGENT_CREDENTIALS": str(credentials)}))
+        async with Worker(with_password, task_queue=task_queue):
+            handle = await start_job(with_password, task_queue, server.base_url, worktree=str(project_dir),
+                                     plan="pw", job="with")
+            result = (await asyncio.wait_for(handle.result(), timeout=90)).status
+        assert result.state == "completed", result.model_dump_json(indent=1)
+        assert [(d.patterns, d.action) for d in result.decisions] == [(["ls"], "auto-approve")]
+        for job in (refused, attached, handle):
+            history = (await job.fetch_history()).to_json()
+            assert password not in history
+
+
+def _client_with(dev_env: WorkflowEnvironment, credentials: AgentCredentials) -> Client:
+    config = dev_env.client.config()
+    config["plugins"] = [JobGovPlugin(agent_credentials=credentials)]
+    return Client(**config)

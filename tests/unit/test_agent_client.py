@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -272,7 +273,15 @@ def test_transient_statuses_are_retryable_with_retry_after(status: int) -> None:
     assert error.next_retry_delay == timedelta(seconds=2.5)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_password_is_not_retried_and_says_where_the_password_goes(status: int) -> None:
+    error = to_application_error(AgentHTTPError(status, "Unauthorized"), "create a session on http://a:1")
+    assert error.non_retryable is True and error.type == "AgentUnauthorized"
+    assert error.message.startswith(f"create a session on http://a:1: the agent answered HTTP {status}")
+    assert "OPENCODE_SERVER_PASSWORD" in error.message and "JOBGOV_AGENT_CREDENTIALS" in error.message
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
 def test_other_4xx_are_not_retryable(status: int) -> None:
     error = to_application_error(AgentHTTPError(status, {"name": "NotFoundError"}), "prompt session ses_1")
     assert error.non_retryable is True
@@ -290,3 +299,16 @@ async def test_agent_errors_translates_at_the_boundary() -> None:
     with pytest.raises(ApplicationError) as unreachable, agent_errors("health"):
         raise AgentUnreachable("refused")
     assert (unreachable.value.type, unreachable.value.non_retryable) == (ERROR_AGENT_UNREACHABLE, False)
+
+
+async def test_a_password_is_sent_to_its_agent_only_when_given() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"healthy": True, "version": "1.18.33"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        await AgentClient(http, "http://agent", auth=httpx.BasicAuth("opencode", "pw")).health()
+        await AgentClient(http, "http://agent").health()
+    assert seen == ["Basic " + base64.b64encode(b"opencode:pw").decode(), None]

@@ -47,7 +47,9 @@ ALLOWED = {
     "opencode": ("jobgov.domain", "jobgov.opencode"),
     "policy": ("jobgov.domain", "jobgov.policy"),
     "client": ("jobgov.domain", "jobgov.names", "jobgov.configfile", "jobgov.temporal.payloads",
-               "jobgov.temporal.state", "jobgov.client"),
+               "jobgov.temporal.state", "jobgov.client",
+               # `job start` checks the agent answers, with the password the workers would send.
+               "jobgov.opencode.credentials"),
 }
 
 

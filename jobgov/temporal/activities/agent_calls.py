@@ -14,6 +14,7 @@ from temporalio import activity
 
 from jobgov import names
 from jobgov.opencode.client import AgentClient
+from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.activities.errors import agent_errors
 from jobgov.temporal.payloads import (
     AbortInput,
@@ -30,14 +31,16 @@ class AgentCalls:
 
     Args:
         http: Returns the worker's shared HTTP client (owned by the plugin, never by this class).
+        credentials: Agent passwords, from the worker's environment.
     """
 
-    def __init__(self, http: Callable[[], httpx.AsyncClient]) -> None:
+    def __init__(self, http: Callable[[], httpx.AsyncClient], credentials: AgentCredentials | None = None) -> None:
         self._http = http
+        self._credentials = credentials or AgentCredentials()
 
     def agent(self, agent_url: str) -> AgentClient:
-        """An API client for the agent at ``agent_url``."""
-        return AgentClient(self._http(), agent_url)
+        """An API client for the agent at ``agent_url`` (with its password, if the worker has one)."""
+        return AgentClient(self._http(), agent_url, auth=self._credentials.auth_for(agent_url))
 
     @activity.defn(name=names.ACTIVITY_CREATE_SESSION)
     async def create_session(self, input: CreateSessionInput) -> str:

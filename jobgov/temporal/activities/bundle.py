@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from jobgov.opencode.client import AgentClient, new_http_client
+from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.activities.agent_calls import AgentCalls
 from jobgov.temporal.activities.consumer import StreamSettings
 from jobgov.temporal.activities.notify import Notifier, WebhookSettings
@@ -64,14 +65,18 @@ class AgentActivities:
         settings: AgentSettings | None = None,
         *,
         environ: Mapping[str, str] | None = None,
+        credentials: AgentCredentials | None = None,
     ) -> None:
         self._http = http
         self._owns_http = http is None
         self._tls: ssl.SSLContext | None = None
         self._users = 0
         self.settings = settings = settings or AgentSettings()
-        self.calls = AgentCalls(self._client)
-        self.stream = StreamActivity(self._stream_client, settings.stream, settings.signal_attempts)
+        # Agent passwords from the worker's environment (never from inputs: those are in history).
+        self.credentials = credentials or AgentCredentials.from_environ(environ)
+        self.calls = AgentCalls(self._client, self.credentials)
+        self.stream = StreamActivity(self._stream_client, settings.stream, settings.signal_attempts,
+                                     self.credentials)
         self.notifier = Notifier(
             self._client,
             WebhookSettings(settings.webhook_timeout, settings.webhook_attempts, settings.webhook_backoff),

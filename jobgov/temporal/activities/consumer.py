@@ -50,7 +50,7 @@ from jobgov.opencode.events import (
 from jobgov.opencode.pricing import price_step
 from jobgov.opencode.usage import UsageLedger
 from jobgov.policy.normalize import normalize
-from jobgov.temporal.activities.errors import is_retryable_status
+from jobgov.temporal.activities.errors import is_retryable_status, to_application_error
 from jobgov.temporal.payloads import EventBatch, StreamInput
 from jobgov.temporal.state import AgentReach
 
@@ -200,6 +200,10 @@ class EventStreamConsumer:
             try:
                 await self._connection()
                 reason = "closed by the agent"
+            except AgentHTTPError as exc:
+                if exc.status in (401, 403):  # no retry can fix a password: the job fails, saying why
+                    raise to_application_error(exc, f"stream the events of {self._input.agent_url}") from exc
+                reason = str(exc)
             except (AgentError, _Resync) as exc:
                 reason = str(exc)
             if not self._attempt_connected:

@@ -23,15 +23,19 @@ from jobgov.opencode.client import AgentError, AgentHTTPError, AgentUnreachable
 __all__ = [
     "ERROR_AGENT_HTTP",
     "ERROR_AGENT_REJECTED",
+    "ERROR_AGENT_UNAUTHORIZED",
     "ERROR_AGENT_UNREACHABLE",
     "agent_errors",
     "is_retryable_status",
     "to_application_error",
+    "unauthorized",
 ]
 
 # ApplicationError types: durable (workflows and retry policies may name them).
 ERROR_AGENT_UNREACHABLE: Final = "AgentUnreachable"
 """No answer from the agent (retryable)."""
+ERROR_AGENT_UNAUTHORIZED: Final = "AgentUnauthorized"
+"""The agent answered 401/403: the worker has no password for it, or the wrong one (not retried)."""
 ERROR_AGENT_HTTP: Final = "AgentHTTPError"
 """A transient error status: 408, 409, 429 or 5xx (retryable)."""
 ERROR_AGENT_REJECTED: Final = "AgentRequestRejected"
@@ -43,6 +47,13 @@ _RETRYABLE_4XX = frozenset({408, 409, 429})
 def is_retryable_status(status: int) -> bool:
     """Whether an HTTP status is worth retrying: 408, 409, 429 and every 5xx."""
     return status in _RETRYABLE_4XX or status >= 500
+
+
+def unauthorized(what: str, status: int) -> str:
+    """What to do when the agent answers 401/403: the password lives in the worker's environment."""
+    return (f"{what}: the agent answered HTTP {status}: it wants a password the worker did not send, or sent "
+            "wrong; give the worker OPENCODE_SERVER_PASSWORD (and OPENCODE_SERVER_USERNAME), or a "
+            "JOBGOV_AGENT_CREDENTIALS file with an entry for this agent's URL")
 
 
 def to_application_error(exc: AgentError, what: str) -> ApplicationError:
@@ -62,6 +73,9 @@ def to_application_error(exc: AgentError, what: str) -> ApplicationError:
                 type=ERROR_AGENT_HTTP,
                 next_retry_delay=delay,
             )
+        if exc.status in (401, 403):
+            return ApplicationError(unauthorized(what, exc.status), details, type=ERROR_AGENT_UNAUTHORIZED,
+                                    non_retryable=True)
         return ApplicationError(
             f"{what}: the agent rejected the request with HTTP {exc.status}, so retrying cannot help; "
             f"check the agent URL, the session id and the agent's version (opencode 1.18 expected): {exc}",

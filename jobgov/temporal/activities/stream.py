@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from jobgov import names
 from jobgov.opencode.client import AgentClient
+from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.activities.consumer import (
     EventStreamConsumer,
     StreamSettings,
@@ -49,8 +50,9 @@ class StreamActivity:
     """
 
     def __init__(self, http: Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]], settings: StreamSettings,
-                 signal_attempts: int) -> None:
+                 signal_attempts: int, credentials: AgentCredentials | None = None) -> None:
         self._http = http
+        self._credentials = credentials or AgentCredentials()
         self._settings = settings
         self._signal_attempts = signal_attempts
 
@@ -77,7 +79,7 @@ class StreamActivity:
         last_status = previous.get("status") if isinstance(previous, dict) else None
         async with self._http() as http:
             consumer = EventStreamConsumer(
-                AgentClient(http, input.agent_url),
+                AgentClient(http, input.agent_url, auth=self._credentials.auth_for(input.agent_url)),
                 input,
                 send,
                 activity.heartbeat,

@@ -459,6 +459,13 @@ class JobBook:
         self.validate_kill()
         return self._finish(JobState.KILLED, now, f"killed by {req.by}" + (f": {req.reason}" if req.reason else ""))
 
+    def fail(self, why: str, now: datetime) -> list[Effect]:
+        """The job cannot be governed any more (its stream stopped for good): it fails, saying why."""
+        if self.finished:
+            return []
+        self.s.error = why
+        return self._finish(JobState.FAILED, now, why)
+
     def cancel(self, now: datetime) -> list[Effect]:
         """Temporal was asked to cancel the job's workflow: it is killed (the agent's run aborted,
         every pending ask answered ``reject``). ``killed``, a state every release knows, keeps

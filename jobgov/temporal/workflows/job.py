@@ -140,8 +140,12 @@ class JobWorkflow:
                 return await calls.create_session_once(request)
             except ActivityError as exc:
                 cause = exc.cause or exc
-                if isinstance(cause, CancelledError) or (isinstance(cause, ApplicationError) and cause.non_retryable):
-                    raise  # the job was cancelled; or the agent answered, and no retry can change its answer
+                if isinstance(cause, CancelledError):
+                    raise  # the job was cancelled
+                if isinstance(cause, ApplicationError) and cause.non_retryable:
+                    # The agent answered, and no retry can change its answer (a refused password, ...):
+                    # the job fails with that answer as its own message, not "Activity task failed".
+                    raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
                 why = getattr(cause, "message", None) or str(cause)
                 if workflow.now() + delay >= deadline:
                     raise ApplicationError(f"the agent at {request.agent_url} did not answer within "
@@ -343,7 +347,20 @@ class JobWorkflow:
             return
         queue = names.stream_task_queue(workflow.info().task_queue)
         self._stream = calls.start_stream(self._stream_input(), task_queue=queue)
+        self._stream.add_done_callback(self._stream_ended)
         self._admitting = asyncio.create_task(self._watch_admission(self._book.s.generation, queue))
+
+    def _stream_ended(self, done: asyncio.Task[None]) -> None:
+        """A stream is retried without end, so one that fails has met what no retry fixes (the agent
+        refuses the worker's password): the job fails, saying so. Cancelled ones were asked to stop."""
+        if done is not self._stream or done.cancelled() or (error := done.exception()) is None:
+            return
+        cause = error.cause if isinstance(error, ActivityError) and error.cause is not None else error
+        if isinstance(cause, CancelledError | asyncio.CancelledError):
+            return  # stopped by this workflow (a restart, the job's end, continue-as-new)
+        self._effects += self._book.fail(f"the event stream stopped: {getattr(cause, 'message', None) or cause}",
+                                         workflow.now())
+        self._dirty = True
 
     async def _watch_admission(self, generation: int, queue: str) -> None:
         """Say so, in the state, the details and to the plan, when no worker takes the stream."""
