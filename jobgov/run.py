@@ -18,11 +18,13 @@ from datetime import timedelta
 from typing import TypedDict
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from jobgov import names
-from jobgov.client import UnreachableError, connect_error_reason
+from jobgov.client import InputError, UnreachableError, connect_error_reason
 from jobgov.client.connection import connect_options
+from jobgov.temporal import metrics
 from jobgov.temporal.plugin import DEFAULT_MAX_JOBS, JobGovPlugin
 
 logger = logging.getLogger(__name__)
@@ -60,14 +62,33 @@ def worker_options(max_jobs: int) -> WorkerSizes:
     return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
 
 
+def metrics_runtime(bind: str) -> Runtime:
+    """A Temporal runtime serving Prometheus metrics on ``bind`` (``HOST:PORT``): the SDK's own
+    ``temporal_*`` metrics and jobgov's ``jobgov_*`` ones (see :mod:`jobgov.temporal.metrics`).
+
+    Raises:
+        InputError: ``bind`` is not ``HOST:PORT``, or cannot be bound.
+    """
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--metrics-bind {bind!r}: expected HOST:PORT, e.g. 0.0.0.0:9464")
+    try:
+        prometheus = PrometheusConfig(bind_address=bind, histogram_bucket_overrides=metrics.HISTOGRAM_BUCKETS)
+        return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+    except Exception as exc:  # noqa: BLE001 - the core reports a taken port as a plain exception
+        raise InputError(f"--metrics-bind {bind}: cannot serve metrics there: {exc}") from None
+
+
 async def connect_worker_client(address: str | None = None, namespace: str | None = None, *,
-                                max_jobs: int = DEFAULT_MAX_JOBS) -> Client:
+                                max_jobs: int = DEFAULT_MAX_JOBS, metrics_bind: str | None = None) -> Client:
     """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities),
-    connected as Temporal's client config says (:func:`jobgov.client.connection.connect_options`)."""
+    connected as Temporal's client config says (:func:`jobgov.client.connection.connect_options`),
+    serving Prometheus metrics on ``metrics_bind`` when given."""
     options = connect_options(address, namespace)
     target = options["target_host"]
+    runtime = metrics_runtime(metrics_bind) if metrics_bind else None
     try:
-        return await Client.connect(**options, plugins=[JobGovPlugin(max_jobs=max_jobs)])
+        return await Client.connect(**options, plugins=[JobGovPlugin(max_jobs=max_jobs)], runtime=runtime)
     except (RuntimeError, ValueError) as exc:
         raise UnreachableError(f"Temporal is not reachable at {target} ({connect_error_reason(exc)}); start one "
                                "with `jobgov dev`, or point --address / TEMPORAL_ADDRESS at your server") from None
@@ -92,6 +113,7 @@ async def run_worker(
     handle_signals: bool = True,
     on_ready: Callable[[Worker], None] | None = None,
     max_jobs: int = DEFAULT_MAX_JOBS,
+    metrics_bind: str | None = None,
 ) -> None:
     """Run a jobgov worker until cancelled, ``stop`` is set, or SIGINT/SIGTERM arrives.
 
@@ -109,11 +131,14 @@ async def run_worker(
             job beyond that shows ``queued`` until a slot frees. The short calls have slots of
             their own, and the workflow cache holds every job plus :data:`CACHE_SPARE` (see
             :func:`worker_options`).
+        metrics_bind: ``HOST:PORT`` to serve Prometheus metrics on (when connecting by address;
+            a client you pass brings its own runtime).
     """
     if isinstance(client_or_address, Client):
         client = _with_plugin(client_or_address, max_jobs)
     else:
-        client = await connect_worker_client(client_or_address, namespace, max_jobs=max_jobs)
+        client = await connect_worker_client(client_or_address, namespace, max_jobs=max_jobs,
+                                             metrics_bind=metrics_bind)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = stop_on_signals(stop) if handle_signals else []

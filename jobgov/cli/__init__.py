@@ -38,6 +38,9 @@ def worker(
     max_jobs: Annotated[int, typer.Option("--max-jobs", min=1, envvar="JOBGOV_MAX_JOBS",
                                           help="Jobs whose event streams this worker holds at once; "
                                                "more wait as `queued`.")] = 1000,
+    metrics_bind: Annotated[str | None, typer.Option(
+        "--metrics-bind", envvar="JOBGOV_METRICS_BIND",
+        help="Serve Prometheus metrics (Temporal's and jobgov's) on HOST:PORT.")] = None,
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
@@ -47,7 +50,7 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_worker(address, namespace, task_queue, max_jobs=max_jobs))
+        asyncio.run(run_worker(address, namespace, task_queue, max_jobs=max_jobs, metrics_bind=metrics_bind))
     except (InputError, CredentialsError) as exc:
         fail(str(exc))
     except JobGovError as exc:

@@ -47,6 +47,7 @@ PASSTHROUGH_MODULES = (
     "jobgov.domain",  # asks, the decide function, budgets, usage, config schema, stream items
     "jobgov.temporal.payloads",  # inputs and outputs of every call
     "jobgov.temporal.state",  # what a job's workflow carries
+    "jobgov.temporal.metrics",  # metric names, and instruments over the meter the workflow passes in
     # The workflows package's helpers. Only job.py and plan.py, which define the workflow classes,
     # are imported anew for each run: a run's sandbox costs milliseconds of CPU for every module
     # it re-imports, paid again by every new job, plan and continue-as-new.

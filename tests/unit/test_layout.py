@@ -43,7 +43,7 @@ def _files(folder: str) -> list[Path]:
 ALLOWED = {
     "domain": ("jobgov.domain",),
     "temporal/workflows": ("jobgov.domain", "jobgov.names", "jobgov.temporal.payloads", "jobgov.temporal.state",
-                           "jobgov.temporal.workflows"),
+                           "jobgov.temporal.metrics", "jobgov.temporal.workflows"),
     "opencode": ("jobgov.domain", "jobgov.opencode"),
     "policy": ("jobgov.domain", "jobgov.policy"),
     "client": ("jobgov.domain", "jobgov.names", "jobgov.configfile", "jobgov.temporal.payloads",

@@ -112,3 +112,18 @@ def test_activities_are_registered_under_their_names() -> None:
         "jobgov.notify",
         "jobgov.report_to_plan",
     }
+
+
+def test_metric_names() -> None:
+    from jobgov.temporal import metrics
+
+    assert {k: v for k, v in vars(metrics).items() if k.isupper() and isinstance(v, str)} == {
+        "ASKS": "jobgov_asks",
+        "AUTO_DECISION_LATENCY": "jobgov_auto_decision_latency",
+        "TOKENS": "jobgov_tokens",
+        "COST_USD": "jobgov_cost_usd",
+        "NOTIFICATIONS": "jobgov_notifications",
+        "JOB_STATES": "jobgov_job_states",
+        "AGENT_RECONNECTS": "jobgov_agent_reconnects",
+        "AGENT_UNREACHABLE": "jobgov_agent_unreachable",
+    }

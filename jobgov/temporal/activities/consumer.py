@@ -50,7 +50,9 @@ from jobgov.opencode.events import (
 from jobgov.opencode.pricing import price_step
 from jobgov.opencode.usage import UsageLedger
 from jobgov.policy.normalize import normalize
+from jobgov.temporal import metrics
 from jobgov.temporal.activities.errors import is_retryable_status, to_application_error
+from jobgov.temporal.metrics import Metrics
 from jobgov.temporal.payloads import EventBatch, StreamInput
 from jobgov.temporal.state import AgentReach
 
@@ -132,6 +134,7 @@ class EventStreamConsumer:
         logger: Where to log (the activity's logger in production).
         attempt: The activity attempt, for logs.
         last_status: The session status a previous attempt last knew (its heartbeat details).
+        metrics: Where to count decisions' latency, reconnects and outages (``None``: nowhere).
     """
 
     def __init__(
@@ -145,7 +148,9 @@ class EventStreamConsumer:
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         attempt: int = 1,
         last_status: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._agent = agent
         self._input = input
         self._send = send
@@ -166,6 +171,7 @@ class EventStreamConsumer:
         self._flush_at: float | None = None
         self._last_frame = 0.0
         self._unreachable = False  # reported unreachable, and not reached since
+        self._unreachable_at = 0.0
         self._attempt_connected = False
 
     @property
@@ -211,6 +217,7 @@ class EventStreamConsumer:
             if loop.time() - started >= self._settings.backoff_max:
                 delay = self._settings.backoff_min  # it was healthy: retry quickly
             self.progress.reconnects += 1
+            self._count(metrics.AGENT_RECONNECTS, 1, {})
             self._log.warning(
                 "stream %s: %s; reconnect %d in %.1fs",
                 self._input.session_id, reason, self.progress.reconnects, delay,
@@ -391,6 +398,7 @@ class EventStreamConsumer:
         """
         if ask.session_id != self._input.session_id or self._is_decided(ask.id) or ask.id in self._handled:
             return
+        read_at = asyncio.get_running_loop().time()
         tool_name = self._tools.of(ask)
         if problem is not None:
             self._log.warning("stream %s: ask %s %s; a person decides it", self._input.session_id, ask.id, problem)
@@ -412,7 +420,10 @@ class EventStreamConsumer:
         self._outbox.append(AskItem(ask=normalized, tool_name=tool_name, auto=verdict.decision))
         await self._flush()  # the durable record comes first
         self._handled.add(ask.id)
-        await self._apply(ask.id, verdict)
+        if await self._apply(ask.id, verdict):
+            elapsed_ms = (asyncio.get_running_loop().time() - read_at) * 1000
+            action = "auto-approve" if verdict.outcome == "approve" else "deny"  # as the audit trail says
+            self._count(metrics.AUTO_DECISION_LATENCY, elapsed_ms, {"action": action})
 
     def _normalize(self, ask: PermissionAsk, tool_name: str | None) -> NormalizedAsk:
         try:
@@ -421,8 +432,13 @@ class EventStreamConsumer:
             self._log.exception("stream %s: cannot normalise ask %s", self._input.session_id, ask.id)
             return unjudgeable(ask, self._input.worktree, f"{type(exc).__name__}: {exc}")
 
-    async def _apply(self, request_id: str, verdict: Verdict) -> None:
-        """Reply to the agent; on repeated failure, resynchronise (the ask will be re-handled)."""
+    def _count(self, name: str, value: float, labels: dict[str, str]) -> None:
+        if self._metrics is not None:
+            self._metrics.add(name, value, labels)
+
+    async def _apply(self, request_id: str, verdict: Verdict) -> bool:
+        """Reply to the agent (``True``: the agent took it); on repeated failure, resynchronise
+        (the ask will be re-handled)."""
         reply, message = verdict.reply or "reject", verdict.message
         failure: AgentError | None = None
         for attempt in range(self._settings.reply_attempts):
@@ -431,15 +447,16 @@ class EventStreamConsumer:
                 # the aborted tool (PROTOCOL finding 3), so none is sent.
                 self._log.warning("stream %s: %s cancelled by the end of the run; not replying",
                                   self._input.session_id, request_id)  # fmt: skip
-                return
+                return False
             try:
                 if not await self._agent.reply(request_id, reply, message):
                     self._log.info("stream %s: %s was already answered", self._input.session_id, request_id)
-                return
+                    return False
+                return True
             except AgentHTTPError as exc:
                 if not is_retryable_status(exc.status):
                     self._log.error("stream %s: reply to %s refused: %s", self._input.session_id, request_id, exc)
-                    return
+                    return False
                 failure = exc
             except AgentError as exc:
                 failure = exc
@@ -524,6 +541,7 @@ class EventStreamConsumer:
         if self._unreachable:
             return
         self._unreachable = True
+        self._unreachable_at = asyncio.get_running_loop().time()
         silent_for = asyncio.get_running_loop().time() - self._last_frame if self._last_frame else 0.0
         since = datetime.now(UTC) - timedelta(seconds=silent_for)
         self._log.warning("stream %s: the agent at %s is unreachable: %s", self._input.session_id,
@@ -535,6 +553,7 @@ class EventStreamConsumer:
         if not self._unreachable:
             return
         self._unreachable = False
+        self._count(metrics.AGENT_UNREACHABLE, (asyncio.get_running_loop().time() - self._unreachable_at) * 1000, {})
         self._log.info("stream %s: the agent at %s is reachable again", self._input.session_id, self._input.agent_url)
         await self._send(EventBatch(generation=self._input.generation, items=[],
                                     agent=AgentReach(reachable=True, since=datetime.now(UTC))))

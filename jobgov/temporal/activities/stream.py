@@ -28,6 +28,7 @@ from jobgov.temporal.activities.consumer import (
     StreamSettings,
     WorkflowGone,
 )
+from jobgov.temporal.metrics import Metrics
 from jobgov.temporal.payloads import EventBatch, StreamInput
 
 __all__ = ["StreamActivity"]
@@ -87,6 +88,7 @@ class StreamActivity:
                 logger=activity.logger,
                 attempt=info.attempt,
                 last_status=last_status if isinstance(last_status, str) else None,
+                metrics=Metrics(activity.metric_meter()),
             )
             try:
                 await consumer.run()

@@ -22,6 +22,7 @@ from jobgov.domain.decide import Outcome, decide
 from jobgov.domain.items import AskItem, RepliedItem, SessionItem, StepItem
 from jobgov.domain.usage import step_delta
 from jobgov.domain.watermark import compact, covered
+from jobgov.temporal.metrics import ASKS, COST_USD, TOKENS, MetricEvent
 from jobgov.temporal.payloads import (
     ApproveInput,
     DenyInput,
@@ -92,6 +93,8 @@ class JobBook:
         #: An idle that ends an unfinished run continues or fails the job (set by the workflow from
         #: workflow.patched: runs before 0.3 completed it).
         self.interrupt_aware = False
+        #: Metric events since the workflow last emitted them (pure data; see jobgov.temporal.metrics).
+        self.metric_events: list[MetricEvent] = []
         #: Release 0.4's rules (set by the workflow from workflow.patched): asks a kill ends are
         #: recorded "killed" (before: "cancelled"); an unreachable agent shows in the job's state.
         self.release_0_4 = False
@@ -166,6 +169,8 @@ class JobBook:
             message=message,
         )
         self.s.decisions = [*self.s.decisions, record][-KEPT_DECISIONS:]
+        self.metric_events.append((ASKS, 1, {"action": action, "category": str(decision.category),
+                                                     "actor": actor}))
         self._decided.add(ask_id)
         self.s.decided.append(ask_id)
         return record
@@ -248,6 +253,11 @@ class JobBook:
         self.s.recent_steps = [*(r for r in self.s.recent_steps if r.step.part_id != part_id),
                                StepRecord(step=item.step, cost=item.cost)][-RECENT_STEPS:]
         self.s.cost_usd += delta.usd
+        model = f"{item.step.provider_id or '?'}/{item.step.model_id or '?'}"
+        if delta.tokens:
+            self.metric_events.append((TOKENS, delta.tokens, {"plan": self.plan, "model": model}))
+        if delta.usd:
+            self.metric_events.append((COST_USD, float(delta.usd), {"plan": self.plan, "model": model}))
         if item.cost.source not in self.s.cost_sources:
             self.s.cost_sources = sorted([*self.s.cost_sources, item.cost.source])
         self.s.budget, outcome = budgets.apply(self.s.budget, delta.usd, delta.tokens)

@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from jobgov import names
 from jobgov.domain import budget as budgets
 from jobgov.domain.items import SessionItem
+from jobgov.temporal.metrics import JOB_STATES, NOTIFICATIONS, Metrics
 from jobgov.temporal.payloads import (
     AbortInput,
     ApproveInput,
@@ -92,6 +93,8 @@ class JobWorkflow:
         self._continuing = False
         self._refresher: asyncio.Task[None] | None = None
         self._admitting: asyncio.Task[None] | None = None
+        self._metrics: Metrics | None = None
+        self._metric_state: str | None = None
 
     # ------------------------------------------------------------------ main loop
 
@@ -226,9 +229,29 @@ class JobWorkflow:
                 await self._apply(effect)
             if self._state_unreported():
                 self._effects.append(ReportToPlan())  # the main loop drains it next
+            self._emit_metrics()
             if self._dirty:
                 self._publish()
                 self._dirty = False
+
+    def _note_state(self) -> None:
+        """Count the job entering a state: called wherever the state may change (every handler and
+        drain), so a state that lasts a moment between two drains is counted too."""
+        state = self._book.display_state().value
+        if state != self._metric_state:
+            self._metric_state = state
+            self._book.metric_events.append((JOB_STATES, 1, {"state": state}))
+
+    def _emit_metrics(self) -> None:
+        """What the book recorded (decisions, usage, states). Emitted on first execution only: the
+        SDK drops workflow metrics on replay."""
+        book = self._book
+        self._note_state()
+        if book.metric_events:
+            if self._metrics is None:
+                self._metrics = Metrics(workflow.metric_meter())
+            events, book.metric_events = book.metric_events, []
+            self._metrics.emit(events)
 
     def _state_unreported(self) -> bool:
         """The job's state changed (paused, resumed, awaiting approval) since the plan last heard."""
@@ -251,6 +274,7 @@ class JobWorkflow:
                 agent_url=url, session_id=session_id, text=effect.text)))
         elif isinstance(effect, Notify):
             workflow.logger.info("%s: %s", effect.kind, effect.message)
+            book.metric_events.append((NOTIFICATIONS, 1, {"kind": effect.kind}))
             await self._call(names.ACTIVITY_NOTIFY, calls.notify(NotifyInput(
                 kind=effect.kind, plan=book.plan, job=book.job, workflow_id=book.workflow_id,
                 message=effect.message, webhook=book.config.notify.webhook)))
@@ -290,6 +314,7 @@ class JobWorkflow:
 
     def _wake(self, now: datetime) -> None:
         self._effects += self._book.expire(now)
+        self._note_state()
 
     def _owe(self) -> None:
         """A refresh was held back: one timer (not one per wake-up of the loop) brings it later."""
@@ -418,6 +443,7 @@ class JobWorkflow:
         if (batch.agent is not None and batch.generation == self._book.s.generation
                 and workflow.patched(names.PATCH_0_3)):
             self._effects += self._book.on_agent(batch.agent, workflow.now())
+        self._note_state()
         self._dirty = True
 
     @workflow.signal(name=names.SIGNAL_JOB_PLAN_HOLD, description=(
@@ -425,12 +451,14 @@ class JobWorkflow:
     def on_plan_hold(self, hold: PlanHold) -> None:
         """The plan pauses (budget exceeded) or releases this job."""
         self._effects += self._book.plan_hold(hold, workflow.now())
+        self._note_state()
         self._dirty = True
 
     # ------------------------------------------------------------------ updates (human decisions)
 
     async def _decide(self, effects: list[Effect]) -> None:
         self._effects += effects
+        self._note_state()
         self._dirty = True
         await self._drain()
 
