@@ -47,15 +47,21 @@ async def _session(base_url: str, session_id: str, steps: int) -> dict[str, Any]
             await asyncio.sleep(0.2)
 
 
+def _list_then_write(project_dir: Path, content: str, ls: Usage | None = None,
+                     root: Usage | None = None) -> ScriptedModel:
+    """``ls`` (auto-approved), ``ls /`` (outside the worktree: a person decides), then a ``write``."""
+    return ScriptedModel([
+        Turn.call("bash", {"command": "ls", "description": "list"}, usage=ls),
+        Turn.call("bash", {"command": "ls /", "description": "list root"}, usage=root),
+        Turn.call("write", {"filePath": str(project_dir / "notes.txt"), "content": content}),
+        Turn.say("Done."),
+    ])
+
+
 async def test_job_governs_real_opencode(
     opencode_binary: Path, project_dir: Path, tmp_path: Path, dev_env: WorkflowEnvironment, worker: Worker
 ) -> None:
-    model = ScriptedModel([
-        Turn.call("bash", {"command": "ls", "description": "list"}, usage=Usage(cached_tokens=200)),
-        Turn.call("bash", {"command": "ls /", "description": "list root"}, usage=Usage(reasoning_tokens=10)),
-        Turn.call("write", {"filePath": str(project_dir / "notes.txt"), "content": "governed\n"}),
-        Turn.say("Done."),
-    ])
+    model = _list_then_write(project_dir, "governed\n", Usage(cached_tokens=200), Usage(reasoning_tokens=10))
     async with (
         model,
         OpencodeServer(opencode_binary, project_dir, model.openai_base_url, log_path=tmp_path / "oc.log") as server,
@@ -99,12 +105,7 @@ async def test_an_agent_killed_mid_run_is_noticed_and_its_run_continued(
     the job says the agent was unreachable, cancels the lost ask (never approved, never run), sees
     that the run ended unfinished, sends the continue prompt, and completes only after the rest of
     the work ran. (Before 0.3 it ended "completed" with the work undone.)"""
-    model = ScriptedModel([
-        Turn.call("bash", {"command": "ls", "description": "list"}),
-        Turn.call("bash", {"command": "ls /", "description": "list root"}),  # asks; the agent dies
-        Turn.call("write", {"filePath": str(project_dir / "notes.txt"), "content": "continued\n"}),
-        Turn.say("Done."),
-    ])
+    model = _list_then_write(project_dir, "continued\n")  # the agent dies while `ls /` asks
     async with (
         model,
         OpencodeServer(opencode_binary, project_dir, model.openai_base_url, log_path=tmp_path / "oc.log") as server,
