@@ -50,8 +50,19 @@ from jobgov.testing import (
     ensure_opencode,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-PLAN_FILE = REPO / "examples" / "plan.yaml"
+#: The demo's plan, shipped in the package (``examples/plan.yaml`` in a clone links to it).
+PLAN_FILE = Path(__file__).resolve().parent / "examples" / "plan.yaml"
+
+
+def opencode_cache() -> Path:
+    """Where the demo installs the pinned opencode: ``.cache/opencode`` of a clone (shared with the
+    tests), else ``$XDG_CACHE_HOME/jobgov/opencode`` (``~/.cache``) for an installed jobgov."""
+    clone = Path(__file__).resolve().parents[1]
+    if (clone / "pyproject.toml").is_file() and (clone / "jobgov").is_dir():
+        return clone / ".cache" / "opencode"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jobgov" / "opencode"
+
+
 #: A model call of the scripted model: 1,000 tokens in, 50 out (0.00375 USD at the plan's prices).
 CALL = Usage(prompt_tokens=1000, completion_tokens=50)
 #: Where each job stops in the demo (until a person acts).
@@ -150,9 +161,10 @@ class Demo:
             if self.fake_agent:
                 self.out.print("[yellow]npm not found (or --fake-agent): using jobgov's fake opencode server[/]")
             else:
-                self.out.print(f"installing opencode-ai@{OPENCODE_VERSION} into .cache/opencode "
+                cache = opencode_cache()
+                self.out.print(f"installing opencode-ai@{OPENCODE_VERSION} into {cache} "
                                "(npm; the first run takes a minute)...")
-                binary = await asyncio.to_thread(ensure_opencode, REPO / ".cache" / "opencode")
+                binary = await asyncio.to_thread(ensure_opencode, cache)
             for job in SETTLED:
                 project = tmp / job
                 project.mkdir()

