@@ -18,7 +18,14 @@ from datetime import timedelta
 from typing import TypedDict
 
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import Worker
 
 from jobgov import names
@@ -62,21 +69,49 @@ def worker_options(max_jobs: int) -> WorkerSizes:
     return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
 
 
-def metrics_runtime(bind: str) -> Runtime:
-    """A Temporal runtime serving Prometheus metrics on ``bind`` (``HOST:PORT``): the SDK's own
-    ``temporal_*`` metrics and jobgov's ``jobgov_*`` ones (see :mod:`jobgov.temporal.metrics`).
+#: Core log lines that are part of a normal run, logged at INFO instead of WARNING: a job's stream
+#: activity finishes after its run has closed (it learns of the job's end from a heartbeat), and the
+#: server no longer knows the activity when the core reports it done.
+EXPECTED_CORE_LINES: tuple[str, ...] = ("Activity not found on completion",)
+
+
+class _ExpectedAtInfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(line in record.getMessage() for line in EXPECTED_CORE_LINES):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def worker_runtime(metrics_bind: str | None = None) -> Runtime:
+    """The Temporal runtime of ``jobgov worker``: the core's log lines go to Python logging (logger
+    ``temporalio.core``; those of :data:`EXPECTED_CORE_LINES` at INFO), and, with ``metrics_bind``
+    (``HOST:PORT``), Prometheus metrics are served there: the SDK's own ``temporal_*`` and jobgov's
+    ``jobgov_*`` (see :mod:`jobgov.temporal.metrics`).
 
     Raises:
-        InputError: ``bind`` is not ``HOST:PORT``, or cannot be bound.
+        InputError: ``metrics_bind`` is not ``HOST:PORT``, or cannot be bound.
     """
-    host, _, port = bind.rpartition(":")
+    core = logging.getLogger("temporalio.core")
+    if not any(isinstance(f, _ExpectedAtInfo) for f in core.filters):
+        core.addFilter(_ExpectedAtInfo())
+    logs = LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                         forwarding=LogForwardingConfig(logger=core))
+    if metrics_bind is None:
+        return Runtime(telemetry=TelemetryConfig(logging=logs))
+    host, _, port = metrics_bind.rpartition(":")
     if not host or not port.isdigit():
-        raise InputError(f"--metrics-bind {bind!r}: expected HOST:PORT, e.g. 0.0.0.0:9464")
+        raise InputError(f"--metrics-bind {metrics_bind!r}: expected HOST:PORT, e.g. 0.0.0.0:9464")
+    prometheus = PrometheusConfig(bind_address=metrics_bind, histogram_bucket_overrides=metrics.HISTOGRAM_BUCKETS)
     try:
-        prometheus = PrometheusConfig(bind_address=bind, histogram_bucket_overrides=metrics.HISTOGRAM_BUCKETS)
-        return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+        return Runtime(telemetry=TelemetryConfig(logging=logs, metrics=prometheus))
     except Exception as exc:  # noqa: BLE001 - the core reports a taken port as a plain exception
-        raise InputError(f"--metrics-bind {bind}: cannot serve metrics there: {exc}") from None
+        raise InputError(f"--metrics-bind {metrics_bind}: cannot serve metrics there: {exc}") from None
+
+
+def metrics_runtime(bind: str) -> Runtime:
+    """A runtime serving Prometheus metrics on ``bind`` (``HOST:PORT``), for your own worker's
+    client: ``Client.connect(..., runtime=metrics_runtime("0.0.0.0:9464"))``."""
+    return worker_runtime(bind)
 
 
 async def connect_worker_client(address: str | None = None, namespace: str | None = None, *,
@@ -86,7 +121,7 @@ async def connect_worker_client(address: str | None = None, namespace: str | Non
     serving Prometheus metrics on ``metrics_bind`` when given."""
     options = connect_options(address, namespace)
     target = options["target_host"]
-    runtime = metrics_runtime(metrics_bind) if metrics_bind else None
+    runtime = worker_runtime(metrics_bind)
     try:
         return await Client.connect(**options, plugins=[JobGovPlugin(max_jobs=max_jobs)], runtime=runtime)
     except (RuntimeError, ValueError) as exc:

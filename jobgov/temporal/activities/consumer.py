@@ -135,6 +135,9 @@ class EventStreamConsumer:
         attempt: The activity attempt, for logs.
         last_status: The session status a previous attempt last knew (its heartbeat details).
         metrics: Where to count decisions' latency, reconnects and outages (``None``: nowhere).
+        still_wanted: Asked when the connection ends, before reconnecting: ``False`` when the job's
+            run has closed (it ended, or continued as new), so the consumer stops quietly instead
+            of warning about an agent that went away with its job. ``None``: always wanted.
     """
 
     def __init__(
@@ -149,8 +152,10 @@ class EventStreamConsumer:
         attempt: int = 1,
         last_status: str | None = None,
         metrics: Metrics | None = None,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._metrics = metrics
+        self._still_wanted = still_wanted
         self._agent = agent
         self._input = input
         self._send = send
@@ -212,6 +217,10 @@ class EventStreamConsumer:
                 reason = str(exc)
             except (AgentError, _Resync) as exc:
                 reason = str(exc)
+            if self._still_wanted is not None and not await self._still_wanted():
+                # The job ended (the stream hears of it from a heartbeat, up to ~24 s later), and
+                # its agent went away with it: nothing is wrong, and nobody needs a warning.
+                raise WorkflowGone(f"the job's run has closed; the agent's stream ended ({reason})")
             if not self._attempt_connected:
                 await self._report_unreachable(reason)
             if loop.time() - started >= self._settings.backoff_max:

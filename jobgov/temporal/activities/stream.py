@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import httpx
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -74,6 +74,13 @@ class StreamActivity:
         async def send(batch: EventBatch) -> None:
             await self._signal(handle, batch)
 
+        async def still_wanted() -> bool:
+            """The job's run is still open (when Temporal cannot say, it is assumed so)."""
+            try:
+                return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            except RPCError as exc:
+                return exc.status != RPCStatusCode.NOT_FOUND
+
         # A retried attempt resumes from its predecessor's last known session status, so a
         # run that ended in between is reported (see EventStreamConsumer._reconciled_status).
         previous = info.heartbeat_details[0] if info.heartbeat_details else None
@@ -89,6 +96,7 @@ class StreamActivity:
                 attempt=info.attempt,
                 last_status=last_status if isinstance(last_status, str) else None,
                 metrics=Metrics(activity.metric_meter()),
+                still_wanted=still_wanted,
             )
             try:
                 await consumer.run()
