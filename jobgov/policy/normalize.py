@@ -15,10 +15,11 @@ import glob as globlib
 import itertools
 import os
 import re
+import socket
 import stat
 from collections.abc import Iterable
 
-from jobgov.domain.asks import Category, NormalizedAsk, Operation, PermissionAsk
+from jobgov.domain.asks import Category, NormalizedAsk, Operation, PermissionAsk, unjudgeable
 from jobgov.policy.shell import Segment, analyze
 
 #: opencode permissions that read files (their patterns or metadata name the location).
@@ -217,6 +218,8 @@ def normalize(
         tool_name: the tool that raised the ask, when known from the event stream; it
             tells a read from an edit for ``external_directory`` asks.
     """
+    if not os.path.isdir(worktree):
+        return unjudgeable(ask, worktree, f"its worktree {worktree} does not exist on {socket.gethostname()}")
     paths = _Paths(worktree, home or os.path.expanduser("~"))
     operations = list(_operations(ask, paths, tool_name))
     if not operations:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from jobgov.testing._fake_session import ReceivedPrompt, ReceivedReply
 from jobgov.testing._shapes import DEFAULT_PRICING, Pricing, Usage
 from jobgov.testing._sse import EventReader
-from jobgov.testing.fake_agent import FakeAgent
+from jobgov.testing.fake_agent import FakeAgent, default_worktree
 from jobgov.testing.opencode import (
     ASK_ALL,
     OPENCODE_VERSION,
@@ -65,6 +65,7 @@ __all__ = [
     "Turn",
     "TurnContext",
     "Usage",
+    "default_worktree",
     "ensure_opencode",
     "opencode_config",
 ]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
+import tempfile
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
@@ -63,12 +65,25 @@ _DEFAULT_TURN = Scenario().text("done")
 _REPLIES = ("once", "always", "reject")
 
 
+
+_WORKTREE: str | None = None
+
+
+def default_worktree() -> str:
+    """A directory of this process's own (created on first use) that fake agents report as their
+    worktree unless told otherwise, and that tests give jobs as theirs."""
+    global _WORKTREE
+    if _WORKTREE is None or not os.path.isdir(_WORKTREE):
+        _WORKTREE = tempfile.mkdtemp(prefix="jobgov-fake-worktree-")
+    return _WORKTREE
+
 class FakeAgent(AsyncService):
     """An opencode-compatible fake server; use as ``async with FakeAgent(...) as agent``.
 
     Args:
         script: what every session does (default: answer "done" to each prompt).
-        directory: the worktree the sessions report (captures use ``/srv/agent/project``).
+        directory: the worktree the sessions report (default: :func:`default_worktree`, a real
+            directory: jobgov auto-approves nothing for a worktree that does not exist).
         heartbeat_interval: seconds between ``server.heartbeat`` frames on idle streams.
         event_delay: seconds to sleep after each emitted event, to pace runs.
         webfetch_list_error: answer ``GET /permission`` with opencode's 400 while a webfetch
@@ -82,7 +97,7 @@ class FakeAgent(AsyncService):
         self,
         script: Script | None = None,
         *,
-        directory: str = "/srv/agent/project",
+        directory: str | None = None,
         heartbeat_interval: float = 10.0,
         event_delay: float = 0.0,
         webfetch_list_error: bool = False,
@@ -90,7 +105,7 @@ class FakeAgent(AsyncService):
         ask_timeout: float = 120.0,
     ) -> None:
         self.script: Script = script or Scenario(turns=[])
-        self.directory = directory
+        self.directory = directory or default_worktree()
         self.heartbeat_interval = heartbeat_interval
         self.event_delay = event_delay
         self.webfetch_list_error = webfetch_list_error

@@ -13,16 +13,20 @@ from temporalio.client import Client, WorkflowHandle
 from jobgov import names
 from jobgov.configfile import parse_plan_config
 from jobgov.temporal.payloads import JobInput, JobResult, JobStatus, PlanStatus
+from jobgov.testing import default_worktree
 
 PRICING = 'pricing:\n  "fake/fake-model": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}\n'
 
 
 async def start_job(
     client: Client, task_queue: str, agent_url: str, *, config: str = "", prompt: str | None = "Do the task.",
-    session_id: str | None = None, plan: str | None = None, job: str = "job", worktree: str = "/srv/agent/project",
+    session_id: str | None = None, plan: str | None = None, job: str = "job", worktree: str | None = None,
     **extra: Any,
 ) -> WorkflowHandle[Any, JobResult]:
+    """Start a job; its worktree is the fake agents' default one unless given (it exists: jobgov
+    auto-approves nothing for a worktree that does not)."""
     plan = plan or f"plan-{uuid.uuid4().hex[:8]}"
+    worktree = worktree or default_worktree()
     job_input = JobInput(plan=plan, job=job, agent_url=agent_url, worktree=worktree, prompt=prompt,
                          session_id=session_id, config=parse_plan_config(PRICING + config), **extra)
     return await client.start_workflow(

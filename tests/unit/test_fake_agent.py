@@ -274,7 +274,10 @@ async def test_synthetic_scenario_shapes_and_totals() -> None:
     scenario.external_directory("/srv/agent/outside/x.txt").text("Finished.").next_turn().text(
         "Again."
     )
-    async with FakeAgent(scenario, duplicate_events=True) as agent, await _client(agent) as client:
+    # The captures' worktree: the shapes below are theirs.
+    async with FakeAgent(scenario, duplicate_events=True, directory="/srv/agent/project") as agent, await _client(
+        agent
+    ) as client:
         async with EventReader(client) as events:
             sid = await _start(client)
             expected = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -224,16 +225,18 @@ def test_no_operations_is_ask_user() -> None:
     assert evaluate(DEFAULTS, NormalizedAsk(ask=ask("x"), worktree="/w", operations=[])).action is ASK
 
 
-def test_captured_asks(tree: dict[str, Path]) -> None:
+def test_captured_asks(tree: dict[str, Path], tmp_path: Path) -> None:
     """Every ask in the real captures gets a decision, and the obvious ones the expected one."""
     seen: dict[str, Action] = {}
+    worktree = tmp_path / "project"
+    worktree.mkdir()
     for path in sorted(CAPTURES.glob("*.event.jsonl")):
         for line in path.read_text().splitlines():
-            event = json.loads(line)
+            # The captures' worktree, /srv/agent/project, stands here for one that exists.
+            event = json.loads(line.replace("/srv/agent/project", str(worktree)))
             if event["type"] == "permission.asked":
                 request = PermissionAsk.model_validate(event["properties"])
-                # The captures' worktree is /srv/agent/project (it need not exist here).
-                decision = evaluate(DEFAULTS, normalize(request, "/srv/agent/project"))
+                decision = evaluate(DEFAULTS, normalize(request, str(worktree)))
                 seen[f"{path.name}:{request.permission}:{request.patterns[0]}"] = decision.action
     assert seen["approve.event.jsonl:bash:ls -la"] is A
     assert seen["approve.event.jsonl:edit:hello.txt"] is A
@@ -241,6 +244,15 @@ def test_captured_asks(tree: dict[str, Path]) -> None:
     assert seen["reject_external.event.jsonl:external_directory:/srv/agent/outside/doomed/*"] is D
     assert seen["webfetch.event.jsonl:webfetch:http://127.0.0.1:54097/health"] is D
     assert len(seen) >= 8
+
+
+@pytest.mark.parametrize("request_", [ask("bash", command="ls"), ask("edit", filepath="/gone/wt/a.txt")])
+def test_nothing_is_auto_approved_for_a_worktree_that_does_not_exist_here(request_: PermissionAsk) -> None:
+    """The worker judging the ask cannot see the worktree (another host, a typo): a person decides."""
+    normalized = normalize(request_, "/gone/wt")
+    decision = evaluate(DEFAULTS, normalized)
+    assert decision.action is ASK
+    assert f"its worktree /gone/wt does not exist on {socket.gethostname()}" in decision.reason
 
 
 def test_unknown_working_directory_is_outside(tree: dict[str, Path]) -> None:
