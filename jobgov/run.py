@@ -115,7 +115,8 @@ def metrics_runtime(bind: str) -> Runtime:
 
 
 async def connect_worker_client(address: str | None = None, namespace: str | None = None, *,
-                                max_jobs: int = DEFAULT_MAX_JOBS, metrics_bind: str | None = None) -> Client:
+                                max_jobs: int = DEFAULT_MAX_JOBS, metrics_bind: str | None = None,
+                                agent_host: bool = False) -> Client:
     """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities),
     connected as Temporal's client config says (:func:`jobgov.client.connection.connect_options`),
     serving Prometheus metrics on ``metrics_bind`` when given."""
@@ -123,7 +124,8 @@ async def connect_worker_client(address: str | None = None, namespace: str | Non
     target = options["target_host"]
     runtime = worker_runtime(metrics_bind)
     try:
-        return await Client.connect(**options, plugins=[JobGovPlugin(max_jobs=max_jobs)], runtime=runtime)
+        plugin = JobGovPlugin(max_jobs=max_jobs, agent_host=agent_host)
+        return await Client.connect(**options, plugins=[plugin], runtime=runtime)
     except (RuntimeError, ValueError) as exc:
         raise UnreachableError(f"Temporal is not reachable at {target} ({connect_error_reason(exc)}); start one "
                                "with `jobgov dev`, or point --address / TEMPORAL_ADDRESS at your server") from None
@@ -149,6 +151,7 @@ async def run_worker(
     on_ready: Callable[[Worker], None] | None = None,
     max_jobs: int = DEFAULT_MAX_JOBS,
     metrics_bind: str | None = None,
+    agent_host: bool = False,
 ) -> None:
     """Run a jobgov worker until cancelled, ``stop`` is set, or SIGINT/SIGTERM arrives.
 
@@ -166,6 +169,8 @@ async def run_worker(
             job beyond that shows ``queued`` until a slot frees. The short calls have slots of
             their own, and the workflow cache holds every job plus :data:`CACHE_SPARE` (see
             :func:`worker_options`).
+        agent_host: Serve only the agent-side activities on ``task_queue`` (a worker on an agent's
+            host, for jobs started with ``agent_queue=task_queue``), no workflows.
         metrics_bind: ``HOST:PORT`` to serve Prometheus metrics on (when connecting by address;
             a client you pass brings its own runtime).
     """
@@ -173,7 +178,7 @@ async def run_worker(
         client = _with_plugin(client_or_address, max_jobs)
     else:
         client = await connect_worker_client(client_or_address, namespace, max_jobs=max_jobs,
-                                             metrics_bind=metrics_bind)
+                                             metrics_bind=metrics_bind, agent_host=agent_host)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = stop_on_signals(stop) if handle_signals else []
@@ -182,7 +187,8 @@ async def run_worker(
     running = asyncio.create_task(worker.run(), name=f"jobgov-worker-{task_queue}")
     stopping = asyncio.create_task(stop.wait(), name="jobgov-worker-stop")
     try:
-        logger.info("jobgov worker polling task queue %r on %s", task_queue, client.service_client.config.target_host)
+        logger.info("jobgov %sworker polling task queue %r on %s", "agent-host " if agent_host else "", task_queue,
+                    client.service_client.config.target_host)
         if on_ready is not None:
             on_ready(worker)
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -41,6 +41,10 @@ def worker(
     metrics_bind: Annotated[str | None, typer.Option(
         "--metrics-bind", envvar="JOBGOV_METRICS_BIND",
         help="Serve Prometheus metrics (Temporal's and jobgov's) on HOST:PORT.")] = None,
+    agent_queue: Annotated[str | None, typer.Option(
+        "--agent-queue", envvar="JOBGOV_AGENT_QUEUE",
+        help="Run on an agent's host: serve only the agent-side activities (stream, replies, prompts, "
+             "aborts) of jobs started with this --agent-queue, no workflows.")] = None,
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
@@ -50,7 +54,8 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_worker(address, namespace, task_queue, max_jobs=max_jobs, metrics_bind=metrics_bind))
+        asyncio.run(run_worker(address, namespace, agent_queue or task_queue, max_jobs=max_jobs,
+                               metrics_bind=metrics_bind, agent_host=agent_queue is not None))
     except (InputError, CredentialsError) as exc:
         fail(str(exc))
     except JobGovError as exc:

@@ -104,6 +104,9 @@ def start(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="The plan config (YAML).")] = None,
     task_queue: Annotated[str, typer.Option("--task-queue", envvar="JOBGOV_TASK_QUEUE",
                                             help="The worker's task queue.")] = names.DEFAULT_TASK_QUEUE,
+    agent_queue: Annotated[str | None, typer.Option(
+        "--agent-queue", help="The task queue of the workers on the agent's host (jobgov worker --agent-queue): "
+                              "the job's stream, replies, prompts and aborts run there.")] = None,
     no_agent_check: Annotated[bool, typer.Option(
         "--no-agent-check", metavar="", help="Start without checking that the agent answers (and has --session): "
                                              "for agents only the workers can reach.")] = False,
@@ -115,12 +118,12 @@ def start(
     plan_config = load_config_or_exit(config)
     worktree = os.path.abspath(worktree)
     try:
-        build_job_input(plan, job, agent, worktree, session, prompt, plan_config)
+        build_job_input(plan, job, agent, worktree, session, prompt, plan_config, agent_queue)
     except InputError as exc:
         fail(str(exc))
     workflow_id = _run(address, namespace, lambda c: c.start_job(
         plan, job, agent, worktree, session_id=session, prompt=prompt, task_queue=task_queue, config=plan_config,
-        check_agent=not no_agent_check))
+        check_agent=not no_agent_check, agent_queue=agent_queue))
     if as_json:
         print_json({"workflow_id": workflow_id, "plan": plan, "job": job, "task_queue": task_queue})
         return

@@ -116,7 +116,8 @@ def check_name(kind: str, value: str) -> str:
 
 
 def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_id: str | None = None,
-                    prompt: str | None = None, config: PlanConfig | None = None) -> JobInput:
+                    prompt: str | None = None, config: PlanConfig | None = None,
+                    agent_queue: str | None = None) -> JobInput:
     """Validate a job's start parameters (names, URL, absolute worktree, session or prompt).
 
     Raises:
@@ -134,7 +135,7 @@ def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_
         raise InputError("give a session id (--session: govern a session already at work) or a prompt "
                          "(--prompt: start a new session with it), not both")
     return _model(JobInput, plan=plan, job=job, agent_url=agent_url, worktree=worktree, session_id=session_id,
-                  prompt=prompt, config=config or PlanConfig())
+                  prompt=prompt, config=config or PlanConfig(), agent_queue=agent_queue)
 
 
 def job_summary(job_input: JobInput) -> str:
@@ -263,7 +264,7 @@ class JobGovClient:
         self, plan: str, job: str, agent_url: str, worktree: str, session_id: str | None = None,
         prompt: str | None = None, config_path: str | Path | None = None,
         task_queue: str = names.DEFAULT_TASK_QUEUE, *, config: PlanConfig | None = None,
-        check_agent: bool = True,
+        check_agent: bool = True, agent_queue: str | None = None,
     ) -> str:
         """Start governing a job; returns its workflow id.
 
@@ -279,6 +280,9 @@ class JobGovClient:
             config: An already loaded config (instead of ``config_path``).
             check_agent: Check first that the agent answers (and has ``session_id``). Turn it off
                 when this process cannot reach the agent but the workers can.
+            agent_queue: The task queue of the workers on the agent's host (``jobgov worker
+                --agent-queue``), where its stream, replies, prompts and aborts run (over the
+                config's ``agent.queue``; ``None``: the workflow's own task queue).
 
         Raises:
             ConfigError: The config file cannot be used.
@@ -287,7 +291,7 @@ class JobGovClient:
         """
         if config is None:
             config = load_plan_config(Path(config_path) if config_path is not None else None)
-        job_input = build_job_input(plan, job, agent_url, worktree, session_id, prompt, config)
+        job_input = build_job_input(plan, job, agent_url, worktree, session_id, prompt, config, agent_queue)
         if check_agent:
             await check_agent_answers(agent_url, session_id)
         workflow_id = names.job_workflow_id(plan, job)

@@ -304,6 +304,10 @@ class AgentConfig(_Strict):
     unreachable_notify_after: timedelta = timedelta(seconds=60)
     """How long the agent may be unreachable before a notification says so (the job keeps
     retrying with backoff all along)."""
+    queue: str | None = Field(default=None, min_length=1)
+    """The task queue of the workers on the agent's host (``jobgov worker --agent-queue Q``): the
+    job's stream, session calls, prompts, replies and aborts run there, where the worktree is;
+    ``None``: on the workflow's own task queue. ``job start --agent-queue`` overrides it."""
 
     @field_validator("unreachable_notify_after", "start_timeout", mode="before")
     @classmethod

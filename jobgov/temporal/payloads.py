@@ -51,6 +51,8 @@ class JobInput(Message):
     prompt: str | None = None
     """... or create a session and send it this prompt (both: prompt the given session)."""
     config: PlanConfig = PlanConfig()
+    agent_queue: str | None = Field(default=None, min_length=1)
+    """The task queue of workers on the agent's host (over ``config.agent.queue``; from 0.4)."""
     search_attributes: bool = True
     """Upsert jobgov's search attributes (off for servers that lack them, e.g. the time-skipping server)."""
     continue_as_new_after: int = Field(default=4_000, ge=100)

@@ -151,6 +151,9 @@ class JobGovPlugin(SimplePlugin):
             Temporal owns retries) when a worker starts and closes it when the worker stops.
         settings: Worker-side timing and retry settings of the activities.
         max_jobs: Jobs whose event streams each worker with this plugin holds at once.
+        agent_host: A worker on an agent's host (``jobgov worker --agent-queue Q``): it runs only
+            the agent-side activities (the stream, session calls, prompts, replies, aborts) of
+            jobs started with that queue, no workflows; the control workers run the rest.
         agent_credentials: Passwords of password-protected agents. By default from the worker's
             environment: ``OPENCODE_SERVER_PASSWORD`` (and ``OPENCODE_SERVER_USERNAME``) for
             every agent, and a ``JOBGOV_AGENT_CREDENTIALS`` TOML file by agent URL (see
@@ -161,17 +164,23 @@ class JobGovPlugin(SimplePlugin):
     """
 
     def __init__(self, *, http: httpx.AsyncClient | None = None, settings: AgentSettings | None = None,
-                 max_jobs: int = DEFAULT_MAX_JOBS, agent_credentials: AgentCredentials | None = None) -> None:
+                 max_jobs: int = DEFAULT_MAX_JOBS, agent_credentials: AgentCredentials | None = None,
+                 agent_host: bool = False) -> None:
         if max_jobs < 1:
             raise ValueError(f"JobGovPlugin(max_jobs={max_jobs}): a worker must be able to hold at least one job")
         self.max_jobs = max_jobs
         self.agent_activities = AgentActivities(http=http, settings=settings, credentials=agent_credentials)
-        activities: Sequence[Callable[..., Any]] = self.agent_activities.all_activities()
+        self.agent_host = agent_host
+        acts = self.agent_activities
+        activities: Sequence[Callable[..., Any]] = (
+            [acts.stream_events, acts.create_session, acts.prompt, acts.reply, acts.abort] if agent_host
+            else acts.all_activities()
+        )
         super().__init__(
             "jobgov.JobGovPlugin",
             data_converter=_converter,
             activities=activities,
-            workflows=[JobWorkflow, PlanWorkflow],
+            workflows=[] if agent_host else [JobWorkflow, PlanWorkflow],
             workflow_runner=_runner,
             workflow_failure_exception_types=_failure_types,
         )

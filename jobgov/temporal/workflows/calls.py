@@ -37,37 +37,37 @@ STREAM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum
 PLAN_NOTIFY_TIMEOUT = timedelta(seconds=30)
 
 
-async def create_session(input: CreateSessionInput) -> str:
+async def create_session(input: CreateSessionInput, task_queue: str | None = None) -> str:
     """``jobgov.create_session``: the new session's id."""
     result: str = await workflow.execute_activity(
-        names.ACTIVITY_CREATE_SESSION, input, result_type=str,
+        names.ACTIVITY_CREATE_SESSION, input, result_type=str, task_queue=task_queue,
         start_to_close_timeout=AGENT_CALL_TIMEOUT, retry_policy=AGENT_CALL_RETRY,
     )  # fmt: skip
     return result
 
 
-async def create_session_once(input: CreateSessionInput) -> str:
+async def create_session_once(input: CreateSessionInput, task_queue: str | None = None) -> str:
     """``jobgov.create_session``, one attempt: the job retries it itself, saying so meanwhile."""
     result: str = await workflow.execute_activity(
-        names.ACTIVITY_CREATE_SESSION, input, result_type=str,
+        names.ACTIVITY_CREATE_SESSION, input, result_type=str, task_queue=task_queue,
         start_to_close_timeout=AGENT_CALL_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=1),
     )  # fmt: skip
     return result
 
 
-async def prompt(input: PromptInput) -> None:
+async def prompt(input: PromptInput, task_queue: str | None = None) -> None:
     """``jobgov.prompt``."""
-    await _agent_call(names.ACTIVITY_PROMPT, input)
+    await _agent_call(names.ACTIVITY_PROMPT, input, task_queue)
 
 
-async def reply(input: ReplyInput) -> None:
+async def reply(input: ReplyInput, task_queue: str | None = None) -> None:
     """``jobgov.reply`` (its result, whether the agent still knew the ask, is not needed here)."""
-    await _agent_call(names.ACTIVITY_REPLY, input)
+    await _agent_call(names.ACTIVITY_REPLY, input, task_queue)
 
 
-async def abort(input: AbortInput) -> None:
+async def abort(input: AbortInput, task_queue: str | None = None) -> None:
     """``jobgov.abort``."""
-    await _agent_call(names.ACTIVITY_ABORT, input)
+    await _agent_call(names.ACTIVITY_ABORT, input, task_queue)
 
 
 async def notify(input: NotifyInput) -> None:
@@ -85,9 +85,10 @@ async def notify_from_plan(input: NotifyInput) -> None:
     await workflow.execute_activity(names.ACTIVITY_NOTIFY, input, start_to_close_timeout=PLAN_NOTIFY_TIMEOUT)
 
 
-async def _agent_call(activity: str, input: object) -> None:
+async def _agent_call(activity: str, input: object, task_queue: str | None = None) -> None:
     await workflow.execute_activity(
-        activity, input, start_to_close_timeout=AGENT_CALL_TIMEOUT, retry_policy=AGENT_CALL_RETRY
+        activity, input, start_to_close_timeout=AGENT_CALL_TIMEOUT, retry_policy=AGENT_CALL_RETRY,
+        task_queue=task_queue,
     )
 
 

@@ -77,6 +77,8 @@ class JobWorkflow:
             worktree=input.worktree, config=input.config, carry=input.carry or JobCarry(),
         )
         self._effects: list[Effect] = []
+        #: Where the agent-side activities run (the agent's host); None: this workflow's task queue.
+        self._agent_queue = input.agent_queue or input.config.agent.queue
         self._lock = asyncio.Lock()
         self._stream: workflow.ActivityHandle[None] | None = None
         self._connected = False
@@ -135,12 +137,12 @@ class JobWorkflow:
         """Create the session, retrying (with a warning) while the agent does not answer, for at
         most ``agent.start_timeout``; then the job fails naming the agent and the error."""
         if not workflow.patched(names.PATCH_0_3_START):
-            return await calls.create_session(request)
+            return await calls.create_session(request, self._agent_queue)
         timeout = self._book.config.agent.start_timeout
         deadline, delay = workflow.now() + timeout, timedelta(seconds=1)
         while True:
             try:
-                return await calls.create_session_once(request)
+                return await calls.create_session_once(request, self._agent_queue)
             except ActivityError as exc:
                 cause = exc.cause or exc
                 if isinstance(cause, CancelledError):
@@ -173,7 +175,7 @@ class JobWorkflow:
             await self._await_stream()
         if input.prompt is not None and not book.s.prompt_sent and not (self._admission and book.finished):
             await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
-                agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt)))
+                agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt), self._agent_queue))
             book.started(book.s.session_id or "", prompt_sent=True)
         self._effects.append(ReportToPlan())
 
@@ -263,15 +265,17 @@ class JobWorkflow:
         session_id = book.s.session_id or ""
         if isinstance(effect, Reply):
             await self._call(names.ACTIVITY_REPLY, calls.reply(ReplyInput(
-                agent_url=url, request_id=effect.request_id, reply=effect.reply, message=effect.message)))
+                agent_url=url, request_id=effect.request_id, reply=effect.reply, message=effect.message),
+                self._agent_queue))
         elif isinstance(effect, Abort):
-            await self._call(names.ACTIVITY_ABORT, calls.abort(AbortInput(agent_url=url, session_id=session_id)))
+            await self._call(names.ACTIVITY_ABORT, calls.abort(AbortInput(agent_url=url, session_id=session_id),
+                                                              self._agent_queue))
         elif isinstance(effect, Prompt):
             await self._await_stream()  # so the continued run is seen live, not only reconciled
             if self._admission and book.finished:
                 return  # killed while it waited for its stream
             await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
-                agent_url=url, session_id=session_id, text=effect.text)))
+                agent_url=url, session_id=session_id, text=effect.text), self._agent_queue))
         elif isinstance(effect, Notify):
             workflow.logger.info("%s: %s", effect.kind, effect.message)
             book.metric_events.append((NOTIFICATIONS, 1, {"kind": effect.kind}))
@@ -370,7 +374,7 @@ class JobWorkflow:
         if not self._admission:
             self._stream = calls.start_stream(self._stream_input())
             return
-        queue = names.stream_task_queue(workflow.info().task_queue)
+        queue = names.stream_task_queue(self._agent_queue or workflow.info().task_queue)
         self._stream = calls.start_stream(self._stream_input(), task_queue=queue)
         self._stream.add_done_callback(self._stream_ended)
         self._admitting = asyncio.create_task(self._watch_admission(self._book.s.generation, queue))
