@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -64,3 +67,28 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def jobgov_worker(address: str, *args: str, executable: str | None = None) -> AsyncIterator[int]:
+    """A ``jobgov worker`` process (``executable``: another install's), once it polls; yields its pid
+    (the prefix of its Temporal identity). Terminated on exit; its exit status must be 0."""
+    exe = executable or str(Path(sys.executable).with_name("jobgov"))
+    proc = await asyncio.create_subprocess_exec(
+        exe, "worker", "--address", address, *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        async with asyncio.timeout(60):
+            while b"polling task queue" not in (line := await proc.stderr.readline()):
+                assert line, f"jobgov worker {args} exited with {await proc.wait()} before polling"
+        drain = asyncio.create_task(proc.stderr.read())  # keep the pipe from filling
+        yield proc.pid
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        status = await asyncio.wait_for(proc.wait(), 30)
+        if drain is not None:
+            await drain
+    assert status == 0, f"jobgov worker {args} exited with {status}"

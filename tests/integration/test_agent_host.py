@@ -5,10 +5,7 @@ worktree. Where each activity ran is read back from the job's history."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -18,27 +15,9 @@ from jobgov import names
 from jobgov.client import JobGovClient
 from jobgov.devserver import DevServer
 from jobgov.testing import FakeAgent, Scenario, default_worktree
+from tests.integration.jobs import jobgov_worker
 
 pytestmark = pytest.mark.temporal
-
-
-@asynccontextmanager
-async def jobgov_worker(address: str, *args: str) -> AsyncIterator[int]:
-    """A ``jobgov worker`` process, once it polls; yields its pid (its Temporal identity's prefix)."""
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("jobgov")), "worker", "--address", address, *args,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    try:
-        async with asyncio.timeout(60):
-            while b"polling task queue" not in (line := await proc.stderr.readline()):
-                assert line, f"jobgov worker {args} exited with {await proc.wait()}"
-        drain = asyncio.create_task(proc.stderr.read())
-        yield proc.pid
-    finally:
-        proc.terminate()
-        await proc.wait()
-    drain.cancel()
 
 
 async def test_agent_side_activities_run_on_the_agent_host(tmp_path: Path) -> None:

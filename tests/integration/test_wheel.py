@@ -9,7 +9,6 @@ editable install, are not processed), so the test needs no download beyond the b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from jobgov.devserver import DevServer
+from tests.integration.jobs import jobgov_worker
 
 pytestmark = pytest.mark.temporal
 
@@ -77,15 +77,8 @@ def test_the_cli_runs_help_and_policy_check(fresh: Path, tmp_path: Path) -> None
 
 
 async def test_the_worker_starts_and_stops(fresh: Path) -> None:
+    """It polls its task queue (the helper waits for that line); SIGTERM then stops it with status 0."""
     async with DevServer(port=0, ui_port=None, db=None) as dev:
-        worker = await asyncio.create_subprocess_exec(
-            str(fresh / "jobgov"), "worker", "--address", dev.address, "--task-queue", f"wheel-{uuid.uuid4().hex[:6]}",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        assert worker.stderr is not None
-        try:
-            async with asyncio.timeout(60):
-                while b"polling task queue" not in (line := await worker.stderr.readline()):
-                    assert line, f"the worker exited with {await worker.wait()} before polling"
-        finally:
-            worker.terminate()
-            assert await asyncio.wait_for(worker.wait(), 30) == 0
+        queue = f"wheel-{uuid.uuid4().hex[:6]}"
+        async with jobgov_worker(dev.address, "--task-queue", queue, executable=str(fresh / "jobgov")) as pid:
+            assert pid > 0
