@@ -173,10 +173,11 @@ class JobWorkflow:
         if input.prompt is not None and not book.s.prompt_sent:
             # Subscribe first (the stream reconciles anyway), so the run's first events are seen live.
             await self._await_stream()
-        if input.prompt is not None and not book.s.prompt_sent and not (self._admission and book.finished):
-            await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
-                agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt), self._agent_queue))
-            book.started(book.s.session_id or "", prompt_sent=True)
+            if not (self._admission and book.finished):  # killed or cancelled while it waited
+                await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
+                    agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt),
+                    self._agent_queue))
+                book.started(book.s.session_id or "", prompt_sent=True)
         self._effects.append(ReportToPlan())
 
         while True:
