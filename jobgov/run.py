@@ -108,12 +108,6 @@ def worker_runtime(metrics_bind: str | None = None) -> Runtime:
         raise InputError(f"--metrics-bind {metrics_bind}: cannot serve metrics there: {exc}") from None
 
 
-def metrics_runtime(bind: str) -> Runtime:
-    """A runtime serving Prometheus metrics on ``bind`` (``HOST:PORT``), for your own worker's
-    client: ``Client.connect(..., runtime=metrics_runtime("0.0.0.0:9464"))``."""
-    return worker_runtime(bind)
-
-
 async def connect_worker_client(address: str | None = None, namespace: str | None = None, *,
                                 max_jobs: int = DEFAULT_MAX_JOBS, metrics_bind: str | None = None,
                                 agent_host: bool = False) -> Client:

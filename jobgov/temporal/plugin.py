@@ -172,10 +172,7 @@ class JobGovPlugin(SimplePlugin):
         self.agent_activities = AgentActivities(http=http, settings=settings, credentials=agent_credentials)
         self.agent_host = agent_host
         acts = self.agent_activities
-        activities: Sequence[Callable[..., Any]] = (
-            [acts.stream_events, acts.create_session, acts.prompt, acts.reply, acts.abort] if agent_host
-            else acts.all_activities()
-        )
+        activities: Sequence[Callable[..., Any]] = acts.agent_side_activities() if agent_host else acts.all_activities()
         super().__init__(
             "jobgov.JobGovPlugin",
             data_converter=_converter,

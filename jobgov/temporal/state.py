@@ -118,6 +118,20 @@ class RefusedDecision(Message):
     reason: str
     at: datetime
 
+    def describe(self) -> str:
+        """``approve per_1 by ann at 12:00:00 UTC: no pending ask per_1 in job j`` (for details)."""
+        what = f"{self.decision} {self.request_id}" if self.request_id else self.decision
+        return f"{what} by {self.by} at {self.at:%H:%M:%S} UTC: {self.reason}"
+
+
+#: Decisions by signal that could not apply, kept (the newest) by a job or a plan.
+KEPT_REFUSED = 20
+
+
+def keep_refused(kept: list[RefusedDecision], refused: RefusedDecision) -> list[RefusedDecision]:
+    """``kept`` with ``refused`` added, the newest :data:`KEPT_REFUSED` only."""
+    return [*kept, refused][-KEPT_REFUSED:]
+
 
 class Grant(Message):
     """A job-scoped "always": this exact permission and patterns are approved from now on."""

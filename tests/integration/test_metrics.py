@@ -14,7 +14,7 @@ import pytest
 
 from jobgov.client import InputError, JobGovClient
 from jobgov.devserver import DevServer
-from jobgov.run import metrics_runtime, run_worker
+from jobgov.run import run_worker, worker_runtime
 from jobgov.testing import FakeAgent, Scenario
 from tests.integration.jobs import PRICING, wait_until
 
@@ -85,4 +85,4 @@ async def test_a_governed_job_shows_in_the_metrics(tmp_path: Path) -> None:
 
 def test_a_bad_metrics_address_is_refused() -> None:
     with pytest.raises(InputError, match="expected HOST:PORT"):
-        metrics_runtime("9464")
+        worker_runtime("9464")

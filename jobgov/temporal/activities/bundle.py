@@ -126,17 +126,14 @@ class AgentActivities:
         """An API client for the agent at ``agent_url``."""
         return self.calls.agent(agent_url)
 
+    def agent_side_activities(self) -> list[Callable[..., Any]]:
+        """The activities that talk to the agent or read its worktree: what a worker on the agent's
+        host runs (``JobGovPlugin(agent_host=True)``)."""
+        return [self.stream_events, self.create_session, self.prompt, self.reply, self.abort]
+
     def all_activities(self) -> list[Callable[..., Any]]:
         """Every activity, for ``Worker(activities=...)``."""
-        return [
-            self.stream_events,
-            self.create_session,
-            self.prompt,
-            self.reply,
-            self.abort,
-            self.notify,
-            self.report_to_plan,
-        ]
+        return [*self.agent_side_activities(), self.notify, self.report_to_plan]
 
     async def aclose(self) -> None:
         """Close the HTTP clients if this object created them."""

@@ -43,6 +43,7 @@ from jobgov.temporal.state import (
     PendingAsk,
     RefusedDecision,
     StepRecord,
+    keep_refused,
 )
 from jobgov.temporal.workflows.effects import (
     Abort,
@@ -67,8 +68,6 @@ CARRIED_STEPS = 20
 CARRIED_WARNINGS = 20
 #: Decisions kept in state (older ones stay in the history of earlier runs).
 KEPT_DECISIONS = 1000
-#: Decisions by signal that could not apply, kept (the newest) in the job's state.
-KEPT_REFUSED = 20
 #: Why a cancelled job ended. A cancel request reaches the workflow without its sender's identity
 #: (that stays in the history's WorkflowExecutionCancelRequested event).
 CANCELLED_BY_TEMPORAL = "cancelled through Temporal (a cancel request from the UI, the temporal CLI or an API client)"
@@ -399,7 +398,7 @@ class JobBook:
                reason: str, now: datetime) -> None:
         """A decision sent by signal could not apply: nothing changes but this record of it."""
         refused = RefusedDecision(decision=decision, request_id=request_id, by=by, reason=reason, at=now)
-        self.s.refused = [*self.s.refused, refused][-KEPT_REFUSED:]
+        self.s.refused = keep_refused(self.s.refused, refused)
 
     def validate_decision(self, request_id: str) -> None:
         if self.is_decided(request_id):
@@ -538,9 +537,7 @@ class JobBook:
             lines.append("Budget: " + ", ".join(parts) + (" — **exceeded**" if view.exceeded else ""))
         if s.warnings:
             lines.append("Latest warnings: " + "; ".join(s.warnings[-3:]))
-        for r in s.refused[-3:]:
-            what = f"{r.decision} {r.request_id}" if r.request_id else r.decision
-            lines.append(f"Refused signal: {what} by {r.by} at {r.at:%H:%M:%S} UTC: {r.reason}")
+        lines += [f"Refused signal: {r.describe()}" for r in s.refused[-3:]]
         if s.pending:
             lines.append("Pending asks (send update `approve` or `deny` with `{\"request_id\": ...}`):")
             lines += [f"- `{p.id}` {p.permission} `{' '.join(p.patterns)[:80]}`: {p.reason[:120]}"

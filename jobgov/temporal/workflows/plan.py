@@ -24,7 +24,7 @@ from jobgov.temporal.payloads import (
     PlanResumeInput,
     PlanStatus,
 )
-from jobgov.temporal.state import RefusedDecision
+from jobgov.temporal.state import RefusedDecision, keep_refused
 from jobgov.temporal.workflows import calls
 from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
 
@@ -136,7 +136,7 @@ class PlanWorkflow:
         except ValueError as exc:
             workflow.logger.warning("refused resume signal from %s: %s", req.by, exc)
             refused = RefusedDecision(decision="resume", by=req.by, reason=str(exc), at=workflow.now())
-            self._refused = [*self._refused, refused][-20:]
+            self._refused = keep_refused(self._refused, refused)
             workflow.set_current_details(self._details())
             return
         self._resume(req)
@@ -169,6 +169,6 @@ class PlanWorkflow:
         rows = [f"- {r.job}: {r.state.value}, {float(r.cost_usd):.4f} USD, {r.tokens} tokens" for r in status.jobs]
         if status.paused:
             rows.append("Paused: send update `resume` (e.g. `{\"add_usd\": 5}`).")
-        rows += [f"Refused signal: resume by {r.by} at {r.at:%H:%M:%S} UTC: {r.reason}" for r in status.refused[-3:]]
+        rows += [f"Refused signal: {r.describe()}" for r in status.refused[-3:]]
         return "\n".join([head, *rows])
 
