@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from jobgov import names
 from jobgov.configfile import parse_plan_config
@@ -44,6 +45,18 @@ async def status(handle: WorkflowHandle[Any, Any]) -> JobStatus:
 
 async def plan_status(handle: WorkflowHandle[Any, Any]) -> PlanStatus:
     return await handle.query(names.QUERY_PLAN_STATUS, result_type=PlanStatus)
+
+
+async def plan_jobs(handle: WorkflowHandle[Any, Any]) -> dict[str, str]:
+    """The plan's report of each job's state; empty until the plan exists (it starts with a job's
+    first report, an activity after the job starts)."""
+    try:
+        report = await plan_status(handle)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return {}
+    return {j.job: j.state.value for j in report.jobs}
 
 
 async def wait_for(

@@ -19,7 +19,7 @@ from jobgov.temporal.payloads import ApproveInput, JobResult, JobStatus, KillInp
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
-from tests.integration.jobs import plan_status, start_job, wait_for
+from tests.integration.jobs import plan_jobs, start_job, wait_for
 
 pytestmark = pytest.mark.temporal
 
@@ -32,7 +32,7 @@ async def plan_job_state(plan: WorkflowHandle[Any, Any], job: str, state: str) -
         assert time.monotonic() < deadline, seen[-5:]
         if seen:
             await asyncio.sleep(0.1)
-        seen.append({j.job: j.state.value for j in (await plan_status(plan)).jobs}.get(job))
+        seen.append((await plan_jobs(plan)).get(job))
 
 
 def with_max_jobs(client: Client, max_jobs: int) -> Client:
