@@ -48,6 +48,8 @@ UPDATE_JOB_APPROVE: Final = "approve"
 UPDATE_JOB_DENY: Final = "deny"
 UPDATE_JOB_RESUME: Final = "resume"
 UPDATE_JOB_KILL: Final = "kill"
+UPDATE_JOB_END: Final = "end"
+"""The job's owner (``JobInput.owner``, e.g. ``jobgov mc watch``) ends it; from 0.5."""
 QUERY_JOB_STATUS: Final = "status"
 # The same human decisions as signals (same names and inputs), for workflows and approval systems:
 # a workflow cannot send an update, and a signal is checked when applied (see JobWorkflow).

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OPENCODE_FIXTURES = ROOT / "tests" / "fixtures" / "opencode"
 CAPTURES = OPENCODE_FIXTURES / "captures"
 SHELL_FIXTURES = ROOT / "tests" / "fixtures" / "shell"
+#: Mission Control state directories (``<repo>/state/{jobs,plan,config}.json``).
+MC_FIXTURES = ROOT / "tests" / "fixtures" / "missioncontrol"
 #: The seed policy the closed-world judge is measured under (that of examples/plan.yaml).
 SEED_POLICY = """
 permissions:

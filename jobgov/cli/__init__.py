@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from jobgov.cli import jobs, policy, usage
+from jobgov.cli import jobs, mc, policy, usage
 from jobgov.cli._common import fail
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(policy.app, name="policy")
+app.add_typer(mc.app, name="mc")
 usage.register(app)
 policy.register_replay(app)
 jobs.register(app)

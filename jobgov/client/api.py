@@ -18,10 +18,10 @@ import asyncio
 import getpass
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import temporalio.exceptions
 from pydantic import BaseModel, ValidationError
@@ -77,6 +77,7 @@ from jobgov.domain.config import PlanConfig
 from jobgov.temporal.payloads import (
     ApproveInput,
     DenyInput,
+    EndInput,
     JobInput,
     JobResult,
     JobStatus,
@@ -117,7 +118,7 @@ def check_name(kind: str, value: str) -> str:
 
 def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_id: str | None = None,
                     prompt: str | None = None, config: PlanConfig | None = None,
-                    agent_queue: str | None = None) -> JobInput:
+                    agent_queue: str | None = None, owner: str | None = None) -> JobInput:
     """Validate a job's start parameters (names, URL, absolute worktree, session or prompt).
 
     Raises:
@@ -135,7 +136,7 @@ def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_
         raise InputError("give a session id (--session: govern a session already at work) or a prompt "
                          "(--prompt: start a new session with it), not both")
     return _model(JobInput, plan=plan, job=job, agent_url=agent_url, worktree=worktree, session_id=session_id,
-                  prompt=prompt, config=config or PlanConfig(), agent_queue=agent_queue)
+                  prompt=prompt, config=config or PlanConfig(), agent_queue=agent_queue, owner=owner)
 
 
 def job_summary(job_input: JobInput) -> str:
@@ -264,7 +265,8 @@ class JobGovClient:
         self, plan: str, job: str, agent_url: str, worktree: str, session_id: str | None = None,
         prompt: str | None = None, config_path: str | Path | None = None,
         task_queue: str = names.DEFAULT_TASK_QUEUE, *, config: PlanConfig | None = None,
-        check_agent: bool = True, agent_queue: str | None = None,
+        check_agent: bool = True, agent_queue: str | None = None, owner: str | None = None,
+        memo: Mapping[str, Any] | None = None,
     ) -> str:
         """Start governing a job; returns its workflow id.
 
@@ -283,6 +285,9 @@ class JobGovClient:
             agent_queue: The task queue of the workers on the agent's host (``jobgov worker
                 --agent-queue``), where its stream, replies, prompts and aborts run (over the
                 config's ``agent.queue``; ``None``: the workflow's own task queue).
+            owner: Another system that runs the session and ends the job with :meth:`end_job`
+                (its idle does not end it), e.g. ``mission-control``.
+            memo: The workflow's memo (what the owner needs to find the job again).
 
         Raises:
             ConfigError: The config file cannot be used.
@@ -291,7 +296,7 @@ class JobGovClient:
         """
         if config is None:
             config = load_plan_config(Path(config_path) if config_path is not None else None)
-        job_input = build_job_input(plan, job, agent_url, worktree, session_id, prompt, config, agent_queue)
+        job_input = build_job_input(plan, job, agent_url, worktree, session_id, prompt, config, agent_queue, owner)
         if check_agent:
             await check_agent_answers(agent_url, session_id)
         workflow_id = names.job_workflow_id(plan, job)
@@ -308,7 +313,7 @@ class JobGovClient:
                                "`approve` and `deny` updates; the current details list them.",
                 # A running job of that name is an error; a finished one may be started again.
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE, memo=dict(memo) if memo else None,
             )
         except WorkflowAlreadyStartedError:
             raise AlreadyRunningError(f"job {job} of plan {plan} is already running (workflow {workflow_id}); "
@@ -383,6 +388,13 @@ class JobGovClient:
         """Abort the agent and end the job as killed."""
         req = _model(KillInput, by=by or default_actor(), reason=reason)
         return await self._job_update(job, plan, names.UPDATE_JOB_KILL, req, JobStatus)
+
+    async def end_job(self, job: str, outcome: Literal["completed", "failed", "stopped"], by: str | None = None,
+                      reason: str | None = None, plan: str | None = None) -> JobStatus:
+        """End a job that has an owner (``start_job(owner=...)``) as its owner saw it end:
+        ``completed``, ``failed``, or ``stopped`` (killed: the agent's run aborted)."""
+        req = _model(EndInput, outcome=outcome, by=by or default_actor(), reason=reason)
+        return await self._job_update(job, plan, names.UPDATE_JOB_END, req, JobStatus)
 
     # ------------------------------------------------------------------ plans
 

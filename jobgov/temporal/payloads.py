@@ -59,6 +59,10 @@ class JobInput(Message):
     """History events after which the workflow continues as new (or sooner, when the server
     suggests it). Well under 10,000, so that a burst of events never takes a run past it."""
     carry: JobCarry | None = None
+    owner: str | None = Field(default=None, min_length=1)
+    """Another system runs this session and ends the job (with the ``end`` update), e.g.
+    ``mission-control`` for ``jobgov mc watch``: the job does not end when its session idles,
+    and sends no continue prompt (from 0.5). ``None``: the idle after its work ends the job."""
 
     @model_validator(mode="after")
     def _needs_work(self) -> JobInput:
@@ -137,6 +141,16 @@ class KillInput(Message):
     reason: str | None = None
 
 
+class EndInput(Message):
+    """The owner of a job (``JobInput.owner``) ends it, saying how its work ended."""
+
+    outcome: Literal["completed", "failed", "stopped"]
+    """``completed`` and ``failed`` end the job so; ``stopped`` ends it ``killed`` (the agent's
+    run aborted, pending asks answered ``reject``)."""
+    by: str = "unknown"
+    reason: str | None = None
+
+
 class PlanResumeInput(_Resume):
     """Resume every job of a paused plan, optionally raising the plan budget."""
 
@@ -181,6 +195,10 @@ class JobStatus(Message):
     """Why the job waits for a worker to take its event stream (state ``queued``; from 0.4)."""
     refused: list[RefusedDecision] = Field(default_factory=list)
     """Decisions sent by signal that could not apply, newest last (from 0.4)."""
+    owner: str | None = None
+    """Who ends the job (``JobInput.owner``; from 0.5)."""
+    ended: str | None = None
+    """Why the job ended (who killed it, its owner's word, the error; from 0.5)."""
 
 
 class PlanStatus(Message):

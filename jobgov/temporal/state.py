@@ -198,6 +198,8 @@ class JobCarry(Message):
     """Why the plan holds this job (``None``: it does not)."""
     paused_reason: str | None = None
     error: str | None = None
+    ended: str | None = None
+    """Why the job ended, as its notification says (who killed it, its owner's word; from 0.5)."""
     report_seq: int = 0
     generation: int = 0
     agent: AgentReach | None = None

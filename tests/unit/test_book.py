@@ -21,6 +21,7 @@ from jobgov.domain.usage import CostRecord, StepUsage, TokenCounts
 from jobgov.temporal.payloads import (
     ApproveInput,
     DenyInput,
+    EndInput,
     EventBatch,
     KillInput,
     PlanHold,
@@ -427,3 +428,45 @@ def test_a_refused_signal_is_kept_with_why_and_changes_nothing_else() -> None:
     assert b.status().model_dump(exclude={"refused"}) == before
     assert len(b.s.refused) == 20 and b.s.refused[-1].request_id == "per_24"  # the newest are kept
     assert "Refused signal: approve per_24 by ann" in b.details_markdown()
+
+
+def owned_book() -> JobBook:
+    b = JobBook(plan="p", job="j", workflow_id="wf", agent_url="http://agent", worktree="/w",
+                config=parse_plan_config(CONFIG), carry=JobCarry(), owner="mission-control")
+    b.interrupt_aware = True
+    b.started("ses_1", prompt_sent=False)
+    return b
+
+
+def test_an_owned_job_outlives_its_idle_and_ends_as_its_owner_says() -> None:
+    b = owned_book()
+    pending = ask_item("a1", category=Category.INSTALL_PACKAGES, subject="npm i x")
+    b.on_batch(batch(SessionItem(status="busy"), pending), T0)
+    # The idle ends the run, not the job: its ask is rejected, no continue prompt, still governed.
+    effects = b.on_batch(batch(SessionItem(status="idle", unfinished="the agent restarted")), T0)
+    assert effects == [Reply("a1", "reject")] and b.s.state is JobState.RUNNING
+    assert b.s.error is None and "the agent restarted" in b.s.warnings[-1] and "mission-control" in b.s.warnings[-1]
+    # The owner prompts again: the next run's ask is judged as usual.
+    assert [type(e) for e in b.on_batch(batch(SessionItem(status="busy"), ask_item("a2", category=Category.INSTALL_PACKAGES, subject="npm i y")), T0)] == [Notify]
+    effects = b.end(EndInput(outcome="completed", by="mission-control", reason="marked completed"), T0)
+    assert b.s.state is JobState.COMPLETED and Reply("a2", "reject") in effects and Abort() not in effects
+    assert b.status().owner == "mission-control"
+    with pytest.raises(DecisionRejected, match="already completed"):
+        b.validate_end(EndInput(outcome="stopped"))
+
+
+@pytest.mark.parametrize(("outcome", "state"), [("failed", JobState.FAILED), ("stopped", JobState.KILLED)])
+def test_an_owner_ends_a_job_failed_or_stopped(outcome: str, state: JobState) -> None:
+    b = owned_book()
+    effects = b.end(EndInput(outcome=outcome, by="mission-control", reason=f"marked {outcome}"), T0)  # type: ignore[arg-type]
+    assert b.s.state is state
+    assert (Abort() in effects) is (state is JobState.KILLED)  # a stopped job's run is aborted
+    assert (b.s.error == "mission-control: marked failed") is (outcome == "failed")
+
+
+def test_only_an_owned_job_can_be_ended() -> None:
+    b = book()
+    with pytest.raises(DecisionRejected, match="no owner"):
+        b.validate_end(EndInput(outcome="completed"))
+    b.on_batch(batch(SessionItem(status="busy"), SessionItem(status="idle")), T0)
+    assert b.s.state is JobState.COMPLETED  # without an owner the idle after its work ends the job

@@ -50,6 +50,8 @@ ALLOWED = {
                "jobgov.temporal.state", "jobgov.client",
                # `job start` checks the agent answers, with the password the workers would send.
                "jobgov.opencode.credentials"),
+    # Mission Control's jobs are started and ended through the client, like any caller's.
+    "missioncontrol": ("jobgov.domain", "jobgov.names", "jobgov.client", "jobgov.missioncontrol"),
 }
 
 

@@ -31,6 +31,7 @@ def test_constants() -> None:
         "UPDATE_JOB_DENY": "deny",
         "UPDATE_JOB_RESUME": "resume",
         "UPDATE_JOB_KILL": "kill",
+        "UPDATE_JOB_END": "end",
         "QUERY_JOB_STATUS": "status",
         "SIGNAL_JOB_APPROVE": "approve",
         "SIGNAL_JOB_DENY": "deny",
@@ -83,7 +84,7 @@ def test_workflow_handlers_are_registered_under_their_names() -> None:
     assert _handlers(JobWorkflow) == {
         "workflow": {"jobgov.JobWorkflow"},
         "signals": {"jobgov.job.events", "jobgov.job.plan_hold", "approve", "deny", "resume", "kill"},
-        "updates": {"approve", "deny", "resume", "kill"},
+        "updates": {"approve", "deny", "resume", "kill", "end"},
         "queries": {"status"},
     }
     assert _handlers(PlanWorkflow) == {

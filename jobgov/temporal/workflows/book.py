@@ -26,6 +26,7 @@ from jobgov.temporal.metrics import ASKS, COST_USD, TOKENS, MetricEvent
 from jobgov.temporal.payloads import (
     ApproveInput,
     DenyInput,
+    EndInput,
     EventBatch,
     JobStatus,
     KillInput,
@@ -77,8 +78,10 @@ class JobBook:
     """The state and rules of one job."""
 
     def __init__(self, *, plan: str, job: str, workflow_id: str, agent_url: str, worktree: str,
-                 config: PlanConfig, carry: JobCarry) -> None:
+                 config: PlanConfig, carry: JobCarry, owner: str | None = None) -> None:
         self.plan, self.job, self.workflow_id = plan, job, workflow_id
+        #: Who ends the job (``JobInput.owner``): ``None``, the job's own idle after its work does.
+        self.owner = owner
         self.agent_url, self.worktree = agent_url, worktree
         self.config = config
         self.policy: EffectivePolicy = config.policy_for(job)
@@ -202,7 +205,7 @@ class JobBook:
             effects.append(Abort())
         killed = state is JobState.KILLED and self.release_0_4
         effects += self._cancel_pending(now, why, "killed" if killed else "cancelled")
-        self.s.state = state
+        self.s.state, self.s.ended = state, why
         kind: Literal["killed", "finished"] = "killed" if state is JobState.KILLED else "finished"
         return [*effects, ReportToPlan(), Notify(kind, f"job {self.job} {state.value}: {why}")]
 
@@ -330,11 +333,23 @@ class JobBook:
             return self._cancel_pending(now, "the run failed")
         if item.status == "idle" and self.s.state is JobState.RUNNING and self.s.seen_busy:
             effects = self._cancel_pending(now, "the run ended")
+            if self.owner is not None:
+                return effects + self._owned_idle(item.unfinished)
             if self.s.error:
                 return effects + self._finish(JobState.FAILED, now, self.s.error)
             if item.unfinished and self.interrupt_aware:
                 return effects + self._interrupted(item.unfinished, now)
             return effects + self._finish(JobState.COMPLETED, now, "the session is idle after its work")
+        return []
+
+    def _owned_idle(self, unfinished: str | None) -> list[Effect]:
+        """The session of an owned job idles: its owner prompts it again or ends the job, not jobgov.
+        What went wrong is said (a warning), and the next run's own work makes a new run."""
+        self.s.seen_busy = False
+        if self.s.error or unfinished:
+            why = self.s.error or f"the run ended unfinished ({unfinished})"
+            self.s.error = None
+            self.s.warnings.append(f"job {self.job}: {why}; {self.owner} ends the job or prompts it again")
         return []
 
     def _interrupted(self, why: str, now: datetime) -> list[Effect]:
@@ -468,6 +483,23 @@ class JobBook:
         self.validate_kill()
         return self._finish(JobState.KILLED, now, f"killed by {req.by}" + (f": {req.reason}" if req.reason else ""))
 
+    def validate_end(self, req: EndInput) -> None:
+        if self.owner is None:
+            raise DecisionRejected(f"job {self.job} has no owner to end it (it ends when its session is idle "
+                                   "after its work); use kill to stop it")
+        if self.finished:
+            raise DecisionRejected(f"job {self.job} is already {self.s.state.value}")
+
+    def end(self, req: EndInput, now: datetime) -> list[Effect]:
+        """The job's owner ended it: ``completed``, ``failed`` (its error says why) or ``stopped``
+        (``killed``: the agent's run aborted, pending asks answered ``reject``)."""
+        self.validate_end(req)
+        why = f"{req.by}: {req.reason or f'the job {req.outcome}'}"
+        if req.outcome == "failed":
+            self.s.error = why
+            return self._finish(JobState.FAILED, now, why)
+        return self._finish(JobState.COMPLETED if req.outcome == "completed" else JobState.KILLED, now, why)
+
     def fail(self, why: str, now: datetime) -> list[Effect]:
         """The job cannot be governed any more (its stream stopped for good): it fails, saying why."""
         if self.finished:
@@ -509,7 +541,7 @@ class JobBook:
             steps=s.steps, cost_sources=s.cost_sources, budget=self.budget_view(),
             pending=list(s.pending.values()),
             decisions=s.decisions, warnings=s.warnings, paused_reason=s.paused_reason, error=s.error,
-            agent=s.agent, queued=self.queued, refused=s.refused,
+            agent=s.agent, queued=self.queued, refused=s.refused, owner=self.owner, ended=s.ended,
         )
 
     def details_markdown(self) -> str:
@@ -524,6 +556,8 @@ class JobBook:
         if s.agent is not None and not s.agent.reachable:
             lines.append(f"**Agent unreachable** since {s.agent.since:%Y-%m-%d %H:%M:%S} UTC: {s.agent.error or '?'} "
                          "(the stream keeps retrying).")
+        if s.ended:
+            lines.append(f"Ended: {s.ended}")
         if s.paused_reason:
             lines.append(f"Paused: {s.paused_reason}. Send update `resume` (e.g. `{{\"add_usd\": 1}}`).")
         view = self.budget_view()

@@ -29,6 +29,7 @@ from jobgov.temporal.payloads import (
     ApproveInput,
     CreateSessionInput,
     DenyInput,
+    EndInput,
     EventBatch,
     JobInput,
     JobResult,
@@ -74,7 +75,7 @@ class JobWorkflow:
         self._input = input
         self._book = JobBook(
             plan=input.plan, job=input.job, workflow_id=workflow.info().workflow_id, agent_url=input.agent_url,
-            worktree=input.worktree, config=input.config, carry=input.carry or JobCarry(),
+            worktree=input.worktree, config=input.config, carry=input.carry or JobCarry(), owner=input.owner,
         )
         self._effects: list[Effect] = []
         #: Where the agent-side activities run (the agent's host); None: this workflow's task queue.
@@ -514,6 +515,22 @@ class JobWorkflow:
     @kill.validator
     def _validate_kill(self, req: KillInput) -> None:
         reject_invalid(self._book.validate_kill)
+
+    @workflow.update(name=names.UPDATE_JOB_END, description=(
+        'For a job with an owner (jobgov mc watch): end it as its owner saw it end. Example: '
+        '{"outcome": "completed", "by": "mission-control", "reason": "marked completed"}; "stopped" ends it killed.'))
+    async def end(self, req: EndInput) -> JobStatus:
+        """The job's owner ends it (``completed``, ``failed``, or ``stopped``: killed). Answers at
+        once: the main loop carries out the rest (an abort and replies may retry for minutes
+        against an agent its owner has already stopped)."""
+        self._effects += self._book.end(req, workflow.now())
+        self._note_state()
+        self._dirty = True
+        return self._book.status()
+
+    @end.validator
+    def _validate_end(self, req: EndInput) -> None:
+        reject_invalid(lambda: self._book.validate_end(req))
 
     # ------------------------------------------------------------------ the same decisions, by signal
 

@@ -1,0 +1,173 @@
+"""``jobgov mc watch``: Mission Control's serve-mode jobs, governed from its own state files.
+
+A state directory of the test's own, in Mission Control's shapes; a fake agent whose session is
+already at work (Mission Control writes a job only after its prompt runs); the dev server and a
+worker. The watcher is driven pass by pass (``sync``), as its loop would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from jobgov import names
+from jobgov.client import JobGovClient
+from jobgov.missioncontrol import MEMO_KEY, Watcher
+from jobgov.temporal.payloads import JobResult
+from jobgov.testing import FakeAgent, Scenario, default_worktree
+from tests.integration.jobs import status, wait_for
+
+pytestmark = pytest.mark.temporal
+
+POLICY = {"permissions": {"fileEdit": {"insideWorktree": "auto-approve", "outsideWorktree": "deny"},
+                          "shellCommand": {"insideWorktree": "auto-approve", "outsideWorktree": "deny"},
+                          "networkAccess": "deny", "installPackages": "deny", "mcpTools": "ask-user"}}
+
+
+class McState:
+    """One repository's Mission Control state directory, written as Mission Control does (a
+    temporary file renamed over the old one)."""
+
+    def __init__(self, root: Path, plan_id: str) -> None:
+        self.dir = root / "repo" / "state"
+        self.dir.mkdir(parents=True)
+        self.plan_id = plan_id
+        self.jobs: list[dict[str, Any]] = []
+        self._write("plan.json", {"id": plan_id, "name": "p", "mode": "autopilot", "status": "running",
+                                  "jobs": [], "permissionPolicy": POLICY})
+
+    def _write(self, name: str, data: object) -> None:
+        tmp = self.dir / f"{name}.tmp"
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(tmp, self.dir / name)
+
+    def add(self, name: str, agent_url: str, session_id: str) -> dict[str, Any]:
+        job = {"id": str(uuid.uuid4()), "name": name, "worktreePath": default_worktree(), "branch": f"mc/{name}",
+               "tmuxTarget": f"mc-{name}", "placement": "session", "status": "running", "prompt": "Do the task.",
+               "mode": "vanilla", "createdAt": "2026-12-01T10:00:00.000Z", "planId": self.plan_id,
+               "port": int(agent_url.rsplit(":", 1)[1]), "serverUrl": agent_url, "remoteSessionID": session_id}
+        self.jobs.append(job)
+        self.save()
+        return job
+
+    def save(self) -> None:
+        self._write("jobs.json", {"version": 3, "jobs": self.jobs, "updatedAt": "2026-12-01T10:00:01.000Z"})
+
+
+async def launch(agent: FakeAgent) -> str:
+    """What Mission Control does before it writes the job: a session, its prompt running."""
+    async with httpx.AsyncClient(base_url=agent.base_url) as http:
+        session_id: str = (await http.post("/session", json={})).json()["id"]
+        await http.post(f"/session/{session_id}/prompt_async", json={"parts": [{"type": "text", "text": "go"}]})
+    return session_id
+
+
+async def sync_until(watcher: Watcher, done: Callable[[], bool], passes: int = 300) -> None:
+    for _ in range(passes):
+        await watcher.sync()
+        if done():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not reached after {passes} passes; the watcher says {watcher.said()}")
+
+
+async def test_a_mission_control_job_is_governed_once_and_ends_with_it(
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="jobgov.mc")
+    jg = JobGovClient(dev_env.client)
+    mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
+    scenario = Scenario().bash("pip install requests").bash("ls").text("Done.")
+    async with FakeAgent(scenario) as agent:
+        session_id = await launch(agent)
+        await agent.wait_for_ask(session_id)  # its first ask waits before anything governs it
+        job = mc.add("fix-auth", agent.base_url, session_id)
+        watcher = Watcher(jg, tmp_path, task_queue=worker.task_queue, interval=0.1)
+        await sync_until(watcher, lambda: job["id"] in watcher.governed)
+        handle = dev_env.client.get_workflow_handle(names.job_workflow_id(mc.plan_id, "fix-auth"),
+                                                    result_type=JobResult)
+        # The pending ask was read first and judged by Mission Control's policy (installPackages: deny).
+        judged = await wait_for(handle, lambda s: len(s.decisions) >= 2)
+        assert [(d.action, d.actor) for d in judged.decisions] == [("deny", "policy"), ("auto-approve", "policy")]
+        assert (judged.session_id, judged.owner, judged.plan, judged.worktree) == (
+            session_id, "mission-control", mc.plan_id, default_worktree())
+        await agent.wait_idle(session_id)
+        # The session is idle, its job is not over until Mission Control says so.
+        assert (await status(handle)).state == "running"
+        described = await handle.describe()
+        assert (await described.memo_value(MEMO_KEY))["job_id"] == job["id"]
+
+        # A restarted watcher (or a second one) finds the job by its memo: never started twice.
+        again = Watcher(jg, tmp_path, task_queue=worker.task_queue)
+        await again.sync()
+        assert again.governed[job["id"]].plan == mc.plan_id and not again.governed[job["id"]].ended
+        runs = [e async for e in dev_env.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+        assert len(runs) == 1
+
+        job["status"] = "completed"
+        mc.save()
+        await sync_until(again, lambda: again.governed[job["id"]].ended)
+        result: JobResult = await handle.result()
+    assert result.status.state == "completed" and result.status.error is None
+    assert [r.reply for r in agent.replies] == ["reject", "once"] and not agent.aborts
+    assert any("governing Mission Control job fix-auth" in r.getMessage() for r in caplog.records)
+    # The first watcher, still running, does not start it again either (it ended, Mission Control says completed).
+    await watcher.sync()
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_bad_state_files_never_end_a_job_and_a_removed_one_ends_killed(
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="jobgov.mc")
+    jg = JobGovClient(dev_env.client)
+    mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
+    async with FakeAgent(Scenario().bash("npm install left-pad").text("Done.")) as agent:
+        session_id = await launch(agent)
+        job = mc.add("deps", agent.base_url, session_id)
+        watcher = Watcher(jg, tmp_path, task_queue=worker.task_queue)
+        await sync_until(watcher, lambda: job["id"] in watcher.governed)
+        handle = dev_env.client.get_workflow_handle(names.job_workflow_id(mc.plan_id, "deps"),
+                                                    result_type=JobResult)
+        await wait_for(handle, lambda s: bool(s.decisions))
+
+        jobs_file = mc.dir / "jobs.json"
+        for broken in ('{"version": 3, "jobs": [{"id": "', "", '{"version": 3, "jobs": "none"}',
+                       json.dumps({"version": 3, "jobs": [{"id": job["id"], "name": "deps", "status": "??"}]})):
+            jobs_file.write_text(broken, encoding="utf-8")
+            await watcher.sync()
+            await watcher.sync()  # said once while it lasts
+        jobs_file.unlink()
+        await watcher.sync()
+        assert (await status(handle)).state == "running"  # nothing read is nothing removed
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert sum("not JSON" in w for w in warnings) == 2 and sum("missing" in w for w in warnings) == 1
+        assert any("jobs[0].status: '??' is not one of" in w for w in warnings)
+        assert all(str(jobs_file) in w for w in warnings)
+
+        # A new watcher finds the job by listing (visibility lags a moment), and ends it when it is removed.
+        mc.jobs = []
+        mc.save()
+        fresh = Watcher(jg, tmp_path, task_queue=worker.task_queue)
+        deadline = time.monotonic() + 30
+        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            assert time.monotonic() < deadline, fresh.said()
+            fresh = fresh if fresh.governed else Watcher(jg, tmp_path, task_queue=worker.task_queue)
+            await fresh.sync()
+            await asyncio.sleep(0.1)
+        result: JobResult = await handle.result()
+    assert result.status.state == "killed"
+    assert result.status.ended == "mission-control: removed from Mission Control's jobs.json"
+    assert agent.aborts  # a job that went away while running: its run is stopped
