@@ -108,6 +108,15 @@ class DecisionRecord(Message):
     """The message sent to the agent with a rejection."""
 
 
+class PendingEnd(Message):
+    """The owner ended the job while its stream still saw the run at work (from 0.5): it ends
+    when the run's idle arrives, so that the run's last steps are counted, or at ``due``."""
+
+    outcome: Literal["completed", "failed"]
+    why: str
+    due: datetime
+
+
 class RefusedDecision(Message):
     """A decision sent as a signal that could not apply. A signal cannot be refused before it
     reaches history (an update's validator can), so it is checked when applied, and kept here."""
@@ -200,6 +209,7 @@ class JobCarry(Message):
     error: str | None = None
     ended: str | None = None
     """Why the job ended, as its notification says (who killed it, its owner's word; from 0.5)."""
+    ending: PendingEnd | None = None
     report_seq: int = 0
     generation: int = 0
     agent: AgentReach | None = None

@@ -9,14 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -28,59 +24,9 @@ from jobgov.missioncontrol import MEMO_KEY, Watcher
 from jobgov.temporal.payloads import JobResult
 from jobgov.testing import FakeAgent, Scenario, default_worktree
 from tests.integration.jobs import status, wait_for
+from tests.integration.mission_control import McState, launch, sync_until
 
 pytestmark = pytest.mark.temporal
-
-POLICY = {"permissions": {"fileEdit": {"insideWorktree": "auto-approve", "outsideWorktree": "deny"},
-                          "shellCommand": {"insideWorktree": "auto-approve", "outsideWorktree": "deny"},
-                          "networkAccess": "deny", "installPackages": "deny", "mcpTools": "ask-user"}}
-
-
-class McState:
-    """One repository's Mission Control state directory, written as Mission Control does (a
-    temporary file renamed over the old one)."""
-
-    def __init__(self, root: Path, plan_id: str) -> None:
-        self.dir = root / "repo" / "state"
-        self.dir.mkdir(parents=True)
-        self.plan_id = plan_id
-        self.jobs: list[dict[str, Any]] = []
-        self._write("plan.json", {"id": plan_id, "name": "p", "mode": "autopilot", "status": "running",
-                                  "jobs": [], "permissionPolicy": POLICY})
-
-    def _write(self, name: str, data: object) -> None:
-        tmp = self.dir / f"{name}.tmp"
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        os.replace(tmp, self.dir / name)
-
-    def add(self, name: str, agent_url: str, session_id: str) -> dict[str, Any]:
-        job = {"id": str(uuid.uuid4()), "name": name, "worktreePath": default_worktree(), "branch": f"mc/{name}",
-               "tmuxTarget": f"mc-{name}", "placement": "session", "status": "running", "prompt": "Do the task.",
-               "mode": "vanilla", "createdAt": "2026-12-01T10:00:00.000Z", "planId": self.plan_id,
-               "port": int(agent_url.rsplit(":", 1)[1]), "serverUrl": agent_url, "remoteSessionID": session_id}
-        self.jobs.append(job)
-        self.save()
-        return job
-
-    def save(self) -> None:
-        self._write("jobs.json", {"version": 3, "jobs": self.jobs, "updatedAt": "2026-12-01T10:00:01.000Z"})
-
-
-async def launch(agent: FakeAgent) -> str:
-    """What Mission Control does before it writes the job: a session, its prompt running."""
-    async with httpx.AsyncClient(base_url=agent.base_url) as http:
-        session_id: str = (await http.post("/session", json={})).json()["id"]
-        await http.post(f"/session/{session_id}/prompt_async", json={"parts": [{"type": "text", "text": "go"}]})
-    return session_id
-
-
-async def sync_until(watcher: Watcher, done: Callable[[], bool], passes: int = 300) -> None:
-    for _ in range(passes):
-        await watcher.sync()
-        if done():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not reached after {passes} passes; the watcher says {watcher.said()}")
 
 
 async def test_a_mission_control_job_is_governed_once_and_ends_with_it(
@@ -91,7 +37,7 @@ async def test_a_mission_control_job_is_governed_once_and_ends_with_it(
     mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
     scenario = Scenario().bash("pip install requests").bash("ls").text("Done.")
     async with FakeAgent(scenario) as agent:
-        session_id = await launch(agent)
+        session_id = await launch(agent.base_url)
         await agent.wait_for_ask(session_id)  # its first ask waits before anything governs it
         job = mc.add("fix-auth", agent.base_url, session_id)
         watcher = Watcher(jg, tmp_path, task_queue=worker.task_queue, interval=0.1)
@@ -135,7 +81,7 @@ async def test_bad_state_files_never_end_a_job_and_a_removed_one_ends_killed(
     jg = JobGovClient(dev_env.client)
     mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
     async with FakeAgent(Scenario().bash("npm install left-pad").text("Done.")) as agent:
-        session_id = await launch(agent)
+        session_id = await launch(agent.base_url)
         job = mc.add("deps", agent.base_url, session_id)
         watcher = Watcher(jg, tmp_path, task_queue=worker.task_queue)
         await sync_until(watcher, lambda: job["id"] in watcher.governed)

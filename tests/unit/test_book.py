@@ -448,8 +448,14 @@ def test_an_owned_job_outlives_its_idle_and_ends_as_its_owner_says() -> None:
     assert b.s.error is None and "the agent restarted" in b.s.warnings[-1] and "mission-control" in b.s.warnings[-1]
     # The owner prompts again: the next run's ask is judged as usual.
     assert [type(e) for e in b.on_batch(batch(SessionItem(status="busy"), ask_item("a2", category=Category.INSTALL_PACKAGES, subject="npm i y")), T0)] == [Notify]
-    effects = b.end(EndInput(outcome="completed", by="mission-control", reason="marked completed"), T0)
+    # The owner saw the run end before the job did: it ends when the run's idle (and last step) arrive.
+    assert b.end(EndInput(outcome="completed", by="mission-control", reason="marked completed"), T0) == []
+    assert b.s.state is JobState.RUNNING and b.next_deadline() == T0 + timedelta(seconds=15)
+    assert "Ending: mission-control: marked completed" in b.details_markdown()
+    b.on_batch(batch(step_item("p1", "0.01")), T0)
+    effects = b.on_batch(batch(SessionItem(status="idle")), T0)
     assert b.s.state is JobState.COMPLETED and Reply("a2", "reject") in effects and Abort() not in effects
+    assert (b.s.steps, b.s.ended, b.s.ending) == (1, "mission-control: marked completed", None)
     assert b.status().owner == "mission-control"
     with pytest.raises(DecisionRejected, match="already completed"):
         b.validate_end(EndInput(outcome="stopped"))
@@ -470,3 +476,12 @@ def test_only_an_owned_job_can_be_ended() -> None:
         b.validate_end(EndInput(outcome="completed"))
     b.on_batch(batch(SessionItem(status="busy"), SessionItem(status="idle")), T0)
     assert b.s.state is JobState.COMPLETED  # without an owner the idle after its work ends the job
+
+
+def test_an_owners_end_does_not_wait_forever_for_the_idle() -> None:
+    b = owned_book()
+    b.on_batch(batch(SessionItem(status="busy")), T0)
+    assert b.end(EndInput(outcome="failed", by="mission-control"), T0) == []
+    assert b.expire(T0 + timedelta(seconds=14)) == [] and not b.finished
+    b.expire(T0 + timedelta(seconds=15))
+    assert (b.s.state, b.s.error) == (JobState.FAILED, "mission-control: the job failed")

@@ -11,7 +11,7 @@ the workflow thin and lets every rule be unit-tested without Temporal.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from jobgov.domain import budget as budgets
@@ -42,6 +42,7 @@ from jobgov.temporal.state import (
     JobCarry,
     JobState,
     PendingAsk,
+    PendingEnd,
     RefusedDecision,
     StepRecord,
     keep_refused,
@@ -69,6 +70,8 @@ CARRIED_STEPS = 20
 CARRIED_WARNINGS = 20
 #: Decisions kept in state (older ones stay in the history of earlier runs).
 KEPT_DECISIONS = 1000
+#: How long an owner's end waits for the run's idle (and its last steps) to reach the job.
+OWNER_END_GRACE = timedelta(seconds=15)
 #: Why a cancelled job ended. A cancel request reaches the workflow without its sender's identity
 #: (that stays in the history's WorkflowExecutionCancelRequested event).
 CANCELLED_BY_TEMPORAL = "cancelled through Temporal (a cancel request from the UI, the temporal CLI or an API client)"
@@ -137,6 +140,8 @@ class JobBook:
 
     def next_deadline(self) -> datetime | None:
         deadlines = [p.deadline for p in self.s.pending.values() if p.deadline is not None]
+        if self.s.ending is not None:
+            deadlines.append(self.s.ending.due)
         if (notify_at := self._unreachable_notify_at()) is not None:
             deadlines.append(notify_at)
         return min(deadlines) if deadlines else None
@@ -334,7 +339,7 @@ class JobBook:
         if item.status == "idle" and self.s.state is JobState.RUNNING and self.s.seen_busy:
             effects = self._cancel_pending(now, "the run ended")
             if self.owner is not None:
-                return effects + self._owned_idle(item.unfinished)
+                return effects + self._owned_idle(item.unfinished, now)
             if self.s.error:
                 return effects + self._finish(JobState.FAILED, now, self.s.error)
             if item.unfinished and self.interrupt_aware:
@@ -342,10 +347,12 @@ class JobBook:
             return effects + self._finish(JobState.COMPLETED, now, "the session is idle after its work")
         return []
 
-    def _owned_idle(self, unfinished: str | None) -> list[Effect]:
+    def _owned_idle(self, unfinished: str | None, now: datetime) -> list[Effect]:
         """The session of an owned job idles: its owner prompts it again or ends the job, not jobgov.
         What went wrong is said (a warning), and the next run's own work makes a new run."""
         self.s.seen_busy = False
+        if self.s.ending is not None:  # the end its owner sent, now that the run's last steps are in
+            return self._end_now(self.s.ending.outcome, self.s.ending.why, now)
         if self.s.error or unfinished:
             why = self.s.error or f"the run ended unfinished ({unfinished})"
             self.s.error = None
@@ -389,6 +396,8 @@ class JobBook:
         """Apply ``approvals.on_timeout`` to asks whose deadline has passed (fail closed), and say
         so when the agent has been unreachable for ``agent.unreachable_notify_after``."""
         effects: list[Effect] = []
+        if self.s.ending is not None and self.s.ending.due <= now and not self.finished:
+            return self._end_now(self.s.ending.outcome, self.s.ending.why, now)
         notify_at, agent = self._unreachable_notify_at(), self.s.agent
         if notify_at is not None and notify_at <= now and agent is not None:
             self.s.agent = agent.model_copy(update={"notified": True})
@@ -495,10 +504,20 @@ class JobBook:
         (``killed``: the agent's run aborted, pending asks answered ``reject``)."""
         self.validate_end(req)
         why = f"{req.by}: {req.reason or f'the job {req.outcome}'}"
-        if req.outcome == "failed":
+        if req.outcome == "stopped":
+            return self._finish(JobState.KILLED, now, why)
+        if self.s.seen_busy:
+            # The owner saw the run end before this job's stream did: its last steps are on their way.
+            self.s.ending = PendingEnd(outcome=req.outcome, why=why, due=now + OWNER_END_GRACE)
+            return []
+        return self._end_now(req.outcome, why, now)
+
+    def _end_now(self, outcome: Literal["completed", "failed"], why: str, now: datetime) -> list[Effect]:
+        self.s.ending = None
+        if outcome == "failed":
             self.s.error = why
             return self._finish(JobState.FAILED, now, why)
-        return self._finish(JobState.COMPLETED if req.outcome == "completed" else JobState.KILLED, now, why)
+        return self._finish(JobState.COMPLETED, now, why)
 
     def fail(self, why: str, now: datetime) -> list[Effect]:
         """The job cannot be governed any more (its stream stopped for good): it fails, saying why."""
@@ -558,6 +577,8 @@ class JobBook:
                          "(the stream keeps retrying).")
         if s.ended:
             lines.append(f"Ended: {s.ended}")
+        elif s.ending is not None:
+            lines.append(f"Ending: {s.ending.why} (once the run's last steps arrive, by {s.ending.due:%H:%M:%S} UTC)")
         if s.paused_reason:
             lines.append(f"Paused: {s.paused_reason}. Send update `resume` (e.g. `{{\"add_usd\": 1}}`).")
         view = self.budget_view()
