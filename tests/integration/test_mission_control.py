@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -117,3 +120,48 @@ async def test_bad_state_files_never_end_a_job_and_a_removed_one_ends_killed(
     assert result.status.state == "killed"
     assert result.status.ended == "mission-control: removed from Mission Control's jobs.json"
     assert agent.aborts  # a job that went away while running: its run is stopped
+
+
+async def test_the_watch_command_governs_and_stops_cleanly(
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path,
+) -> None:
+    """``jobgov mc watch`` as a process: it governs the job, and SIGTERM stops it with exit 0."""
+    exe = str(Path(sys.executable).with_name("jobgov"))
+    address = dev_env.client.service_client.config.target_host
+    bad = await asyncio.create_subprocess_exec(exe, "mc", "watch", "--config", str(tmp_path / "nope.yaml"),
+                                               stderr=asyncio.subprocess.PIPE)
+    assert (await bad.wait(), b"nope.yaml" in (await bad.communicate())[1]) == (2, True)
+
+    mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
+    async with FakeAgent(Scenario().bash("ls").text("Done.")) as agent:
+        job = mc.add("cli", agent.base_url, await launch(agent.base_url))
+        proc = await asyncio.create_subprocess_exec(
+            exe, "mc", "watch", "--state-dir", str(tmp_path), "--address", address, "--task-queue",
+            worker.task_queue, "--interval", "0.2", stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        try:
+            handle = dev_env.client.get_workflow_handle(names.job_workflow_id(mc.plan_id, "cli"), result_type=JobResult)
+            governed = await wait_until_exists(handle)
+            assert (await governed.memo_value(MEMO_KEY))["job_id"] == job["id"]
+            await wait_for(handle, lambda s: bool(s.decisions))
+            job["status"] = "stopped"
+            mc.save()
+            result = await asyncio.wait_for(handle.result(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+            err = (await asyncio.wait_for(proc.communicate(), 30))[1].decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert result.status.state == "killed" and result.status.ended == "mission-control: Mission Control marked it stopped"
+    assert "governing Mission Control job cli" in err and "Traceback" not in err
+
+
+async def wait_until_exists(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await handle.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.1)

@@ -14,13 +14,14 @@ import contextlib
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from jobgov import __version__, names
-from jobgov.temporal.payloads import ApproveInput, JobStatus, KillInput, ResumeInput
+from jobgov.temporal.payloads import ApproveInput, EndInput, JobStatus, KillInput, ResumeInput
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
@@ -103,6 +104,20 @@ async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: 
         await handle.result()
         histories["job-approved-by-signal"] = await handle.fetch_history()
         histories["job-unreachable-killed"] = await first.fetch_history()
+    # 0.5: an owned job (jobgov mc watch): its idle does not end it; its owner's end does.
+    async with FakeAgent(Scenario().bash("ls").text("x")) as agent, Worker(dev_env.client, task_queue=task_queue):
+        async with httpx.AsyncClient(base_url=agent.base_url) as http:
+            session_id = (await http.post("/session", json={})).json()["id"]
+            handle = await start_job(dev_env.client, task_queue, agent.base_url, prompt=None, session_id=session_id,
+                                     owner="mission-control")
+            await wait_for(handle, lambda s: s.state == "running")
+            await http.post(f"/session/{session_id}/prompt_async", json={"parts": [{"type": "text", "text": "go"}]})
+        await agent.wait_idle(session_id)
+        await wait_for(handle, lambda s: s.steps == 2 and not s.pending)
+        await handle.execute_update(names.UPDATE_JOB_END, EndInput(outcome="completed", by="mission-control"),
+                                    result_type=JobStatus)
+        assert (await handle.result()).status.state == "completed"
+        histories["job-owned-ended"] = await handle.fetch_history()
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
         if os.environ.get("JOBGOV_RECORD_HISTORIES"):
