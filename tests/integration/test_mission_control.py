@@ -32,12 +32,17 @@ from tests.integration.mission_control import McState, launch, sync_until
 pytestmark = pytest.mark.temporal
 
 
-async def test_a_mission_control_job_is_governed_once_and_ends_with_it(
-    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-) -> None:
+@pytest.fixture
+def mc(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> McState:
+    """A Mission Control state directory of the test's own (under ``tmp_path``); the watcher's log kept."""
     caplog.set_level(logging.INFO, logger="jobgov.mc")
+    return McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
+
+
+async def test_a_mission_control_job_is_governed_once_and_ends_with_it(
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, mc: McState, caplog: pytest.LogCaptureFixture,
+) -> None:
     jg = JobGovClient(dev_env.client)
-    mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
     scenario = Scenario().bash("pip install requests").bash("ls").text("Done.")
     async with FakeAgent(scenario) as agent:
         session_id = await launch(agent.base_url)
@@ -78,11 +83,9 @@ async def test_a_mission_control_job_is_governed_once_and_ends_with_it(
 
 
 async def test_bad_state_files_never_end_a_job_and_a_removed_one_ends_killed(
-    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, mc: McState, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="jobgov.mc")
     jg = JobGovClient(dev_env.client)
-    mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
     async with FakeAgent(Scenario().bash("npm install left-pad").text("Done.")) as agent:
         session_id = await launch(agent.base_url)
         job = mc.add("deps", agent.base_url, session_id)
@@ -123,7 +126,7 @@ async def test_bad_state_files_never_end_a_job_and_a_removed_one_ends_killed(
 
 
 async def test_the_watch_command_governs_and_stops_cleanly(
-    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path,
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, mc: McState,
 ) -> None:
     """``jobgov mc watch`` as a process: it governs the job, and SIGTERM stops it with exit 0."""
     exe = str(Path(sys.executable).with_name("jobgov"))
@@ -132,7 +135,6 @@ async def test_the_watch_command_governs_and_stops_cleanly(
                                                stderr=asyncio.subprocess.PIPE)
     assert (await bad.wait(), b"nope.yaml" in (await bad.communicate())[1]) == (2, True)
 
-    mc = McState(tmp_path, f"plan-{uuid.uuid4().hex[:8]}")
     async with FakeAgent(Scenario().bash("ls").text("Done.")) as agent:
         job = mc.add("cli", agent.base_url, await launch(agent.base_url))
         proc = await asyncio.create_subprocess_exec(
