@@ -268,7 +268,7 @@ async def test_existing_session_without_prompt(dev_env: WorkflowEnvironment, wor
             handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, prompt=None,
                                      session_id=session_id)
             await wait_for(handle, lambda s: s.session_id == session_id)
-            await asyncio.sleep(0.5)
+            await wait_until(lambda: agent.subscriber_count >= 1)  # the job watches before the prompt
             await http.post(f"/session/{session_id}/prompt_async", json={"parts": [{"type": "text", "text": "go"}]})
         result = (await handle.result()).status
     assert result.state == "completed" and result.session_id == session_id

@@ -261,8 +261,9 @@ async def test_stream_events_signals_its_run_and_stops_when_the_workflow_is_gone
         workflow_id, run_id, name, batch = client.signals[1]
         assert (workflow_id, run_id, name) == ("wf-1", "run-1", names.SIGNAL_JOB_EVENTS)
         assert isinstance(batch, EventBatch) and batch.items == [SessionItem(status="connected")]
-        await asyncio.sleep(0.6)
-        assert len(beats) >= 2  # every half heartbeat timeout, though 10 s was configured
+        async with asyncio.timeout(5):  # every half heartbeat timeout (0.5 s), though 10 s was configured
+            while len(beats) < 2:
+                await asyncio.sleep(0.01)
         client.failures = [rpc(RPCStatusCode.NOT_FOUND)]
         await fake.emit({"id": "evt_1", "type": "session.idle", "properties": {"sessionID": sid}})
         await asyncio.wait_for(task, 5)  # returned, no error

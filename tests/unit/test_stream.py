@@ -565,8 +565,11 @@ async def test_the_agent_going_silent_or_away_is_reported_once_each_way(http: ht
             await until(lambda: len(reports(h)) == 3, what="an unreachable report after the agent stopped")
             gone = reports(h)[2]
             assert not gone.reachable and "ConnectError" in (gone.error or ""), gone
-            await asyncio.sleep(0.5)  # reconnects keep failing: still one report per outage
-            assert len(reports(h)) == 3
+            assert h.consumer is not None
+            tried = h.consumer.progress.reconnects
+            await until(lambda: h.consumer is not None and h.consumer.progress.reconnects >= tried + 3,
+                        what="three more failed reconnects")
+            assert len(reports(h)) == 3  # reconnects keep failing: still one report per outage
         finally:
             await h.stop()
 
