@@ -6,7 +6,7 @@ modules); the CLI is a thin layer over it.
 
 from __future__ import annotations
 
-from jobgov.client.api import DEFAULT_ADDRESS, JobGovClient, build_job_input, check_name, default_actor
+from jobgov.client.api import DEFAULT_ADDRESS, JobGovClient
 from jobgov.client.errors import (
     AlreadyRunningError,
     InputError,
@@ -17,6 +17,7 @@ from jobgov.client.errors import (
     UnreachableError,
     connect_error_reason,
 )
+from jobgov.client.inputs import build_job_input, check_name, default_actor
 from jobgov.client.overview import JobOverview, JobsOverview, PlanTotals
 
 __all__ = [

@@ -15,21 +15,16 @@ decision the workflow rejected, no worker answering).
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import temporalio.exceptions
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WorkflowExecution,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -48,8 +43,6 @@ from temporalio.contrib.pydantic import (
 )
 from temporalio.exceptions import (
     ApplicationError,
-    CancelledError,
-    TerminatedError,
     WorkflowAlreadyStartedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
@@ -68,6 +61,15 @@ from jobgov.client.errors import (
     RejectedError,
     UnreachableError,
     connect_error_reason,
+)
+from jobgov.client.executions import CLOSED_STATES, close_reason, closed_as, latest_runs, sa
+from jobgov.client.inputs import (
+    build_job_input,
+    check_agent_answers,
+    check_name,
+    default_actor,
+    job_summary,
+    model,
 )
 from jobgov.client.overview import JobOverview as JobOverview
 from jobgov.client.overview import JobsOverview as JobsOverview
@@ -88,115 +90,12 @@ from jobgov.temporal.payloads import (
 )
 from jobgov.temporal.state import DecisionRecord, JobState
 
-#: Plan and job names: they go into workflow ids and visibility queries, so no quotes or spaces.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-
 #: How many jobs :meth:`JobGovClient.list_jobs` queries at once.
 LIST_CONCURRENCY = 16
 #: Pauses between visibility listings that find no job yet (visibility is eventually consistent).
 VISIBILITY_RETRIES = (0.3, 0.7, 0.0)
 
-_M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
-
-
-def default_actor() -> str:
-    """Who decides when nobody says: ``$USER``, else the login name, else ``unknown``."""
-    try:
-        return os.environ.get("USER") or getpass.getuser() or "unknown"
-    except (OSError, KeyError):  # getpass fails without a passwd entry (containers)
-        return "unknown"
-
-
-def check_name(kind: str, value: str) -> str:
-    """Validate a plan or job name; raises :class:`InputError` with the rule."""
-    if not NAME_PATTERN.fullmatch(value):
-        raise InputError(f"{kind} name {value!r} is invalid: use letters, digits, '.', '_' and '-' "
-                         f"(starting with a letter or digit, at most 200 characters)")
-    return value
-
-
-def build_job_input(plan: str, job: str, agent_url: str, worktree: str, session_id: str | None = None,
-                    prompt: str | None = None, config: PlanConfig | None = None,
-                    agent_queue: str | None = None, owner: str | None = None) -> JobInput:
-    """Validate a job's start parameters (names, URL, absolute worktree, session or prompt).
-
-    Raises:
-        InputError: What is wrong, in one line.
-    """
-    check_name("plan", plan)
-    check_name("job", job)
-    if not re.match(r"https?://[^/\s]+", agent_url):
-        raise InputError(f"agent URL {agent_url!r} must be an http:// or https:// URL")
-    if not os.path.isabs(worktree):
-        raise InputError(f"worktree {worktree!r} must be an absolute path")
-    if session_id is None and prompt is None:
-        raise InputError("give a session id (--session) or a prompt (--prompt)")
-    if session_id is not None and prompt is not None:
-        raise InputError("give a session id (--session: govern a session already at work) or a prompt "
-                         "(--prompt: start a new session with it), not both")
-    return _model(JobInput, plan=plan, job=job, agent_url=agent_url, worktree=worktree, session_id=session_id,
-                  prompt=prompt, config=config or PlanConfig(), agent_queue=agent_queue, owner=owner)
-
-
-def job_summary(job_input: JobInput) -> str:
-    """What the Temporal UI's workflow list says a job is: plan/job and its prompt's first line."""
-    if job_input.prompt is not None:
-        first = next((line.strip() for line in job_input.prompt.splitlines() if line.strip()), "")
-        what = first if len(first) <= 100 else first[:99] + "…"
-    else:
-        what = f"governs session {job_input.session_id}"
-    return f"{job_input.plan}/{job_input.job}: {what}"
-
-
-#: Seconds the start-time check of an agent may take.
-AGENT_CHECK_TIMEOUT = 10.0
-
-
-async def check_agent_answers(agent_url: str, session_id: str | None = None) -> None:
-    """Check that the agent at ``agent_url`` answers and, when given, has ``session_id``.
-
-    Raises:
-        UnreachableError: The agent does not answer (names it and why).
-        NotFoundError: The agent has no such session.
-        JobGovError: The agent answered with an error.
-    """
-    import httpx  # only ``job start`` needs it: the other commands load less
-
-    from jobgov.opencode.credentials import AgentCredentials, CredentialsError
-
-    try:  # the password, as the worker has it, from this process's environment
-        auth = AgentCredentials.from_environ().auth_for(agent_url)
-    except CredentialsError as exc:
-        raise InputError(str(exc)) from None
-    path = f"/session/{session_id}" if session_id is not None else "/global/health"
-    try:
-        async with httpx.AsyncClient(base_url=agent_url.rstrip("/"), timeout=AGENT_CHECK_TIMEOUT, auth=auth) as http:
-            response = await http.get(path)
-    except httpx.HTTPError as exc:
-        raise UnreachableError(f"the agent at {agent_url} is not reachable ({type(exc).__name__}: "
-                               f"{exc or 'no answer'}); is `opencode serve` running there?") from None
-    if response.status_code in (401, 403):
-        raise JobGovError(f"the agent at {agent_url} answered HTTP {response.status_code}: it wants a password; "
-                          "set OPENCODE_SERVER_PASSWORD (and OPENCODE_SERVER_USERNAME) or JOBGOV_AGENT_CREDENTIALS "
-                          "here and on the workers, or pass --no-agent-check")
-    if response.status_code == 404 and session_id is not None:
-        raise NotFoundError(f"the agent at {agent_url} has no session {session_id}")
-    if response.status_code >= 400:
-        raise JobGovError(f"the agent at {agent_url} answered GET {path} with HTTP {response.status_code}: "
-                          f"{response.text[:200]}")
-
-
-def _model(cls: type[_M], **values: Any) -> _M:
-    """Build a message, turning pydantic's report into a one-line :class:`InputError`."""
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or cls.__name__}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors(include_url=False)
-        )
-        raise InputError(problems) from None
 
 
 class JobGovClient:
@@ -327,7 +226,7 @@ class JobGovClient:
         execution = await self._find_job(job, plan)
         status = await self._status_of(execution, job)
         if status is None:
-            raise JobGovError(f"job {job} was {_closed_as(execution.status)} in Temporal and has no status "
+            raise JobGovError(f"job {job} was {closed_as(execution.status)} in Temporal and has no status "
                               f"(workflow {execution.id})")
         return status
 
@@ -340,7 +239,7 @@ class JobGovClient:
         query = f"WorkflowType = '{names.JOB_WORKFLOW}'"
         if plan is not None:
             query += f" AND {names.SA_PLAN.name} = '{check_name('plan', plan)}'"
-        latest = _latest_runs(await self._list(query))
+        latest = latest_runs(await self._list(query))
         limit = asyncio.Semaphore(LIST_CONCURRENCY)
 
         async def row(execution: WorkflowExecution) -> JobOverview:
@@ -368,32 +267,32 @@ class JobGovClient:
     async def approve(self, job: str, request_id: str, always: bool = False, by: str | None = None,
                       reason: str | None = None, plan: str | None = None) -> DecisionRecord:
         """Approve a pending ask once (or ``always``: a job-scoped grant of that exact request)."""
-        req = _model(ApproveInput, request_id=request_id, always=always, by=by or default_actor(), reason=reason)
+        req = model(ApproveInput, request_id=request_id, always=always, by=by or default_actor(), reason=reason)
         return await self._job_update(job, plan, names.UPDATE_JOB_APPROVE, req, DecisionRecord)
 
     async def deny(self, job: str, request_id: str, by: str | None = None, reason: str | None = None,
                    plan: str | None = None) -> DecisionRecord:
         """Deny a pending ask; ``reason`` is sent to the agent."""
-        req = _model(DenyInput, request_id=request_id, by=by or default_actor(), reason=reason)
+        req = model(DenyInput, request_id=request_id, by=by or default_actor(), reason=reason)
         return await self._job_update(job, plan, names.UPDATE_JOB_DENY, req, DecisionRecord)
 
     async def resume(self, job: str, add_usd: float | None = None, add_tokens: int | None = None,
                      by: str | None = None, plan: str | None = None) -> JobStatus:
         """Resume a paused job, optionally raising its budget first."""
-        req = _model(ResumeInput, add_usd=add_usd, add_tokens=add_tokens, by=by or default_actor())
+        req = model(ResumeInput, add_usd=add_usd, add_tokens=add_tokens, by=by or default_actor())
         return await self._job_update(job, plan, names.UPDATE_JOB_RESUME, req, JobStatus)
 
     async def kill(self, job: str, by: str | None = None, reason: str | None = None,
                    plan: str | None = None) -> JobStatus:
         """Abort the agent and end the job as killed."""
-        req = _model(KillInput, by=by or default_actor(), reason=reason)
+        req = model(KillInput, by=by or default_actor(), reason=reason)
         return await self._job_update(job, plan, names.UPDATE_JOB_KILL, req, JobStatus)
 
     async def end_job(self, job: str, outcome: Literal["completed", "failed", "stopped"], by: str | None = None,
                       reason: str | None = None, plan: str | None = None) -> JobStatus:
         """End a job that has an owner (``start_job(owner=...)``) as its owner saw it end:
         ``completed``, ``failed``, or ``stopped`` (killed: the agent's run aborted)."""
-        req = _model(EndInput, outcome=outcome, by=by or default_actor(), reason=reason)
+        req = model(EndInput, outcome=outcome, by=by or default_actor(), reason=reason)
         return await self._job_update(job, plan, names.UPDATE_JOB_END, req, JobStatus)
 
     # ------------------------------------------------------------------ plans
@@ -409,7 +308,7 @@ class JobGovClient:
     async def plan_resume(self, plan: str, add_usd: float | None = None, add_tokens: int | None = None,
                           by: str | None = None) -> PlanStatus:
         """Resume every job of a paused plan, optionally raising the plan budget first."""
-        req = _model(PlanResumeInput, add_usd=add_usd, add_tokens=add_tokens, by=by or default_actor())
+        req = model(PlanResumeInput, add_usd=add_usd, add_tokens=add_tokens, by=by or default_actor())
         handle = self._client.get_workflow_handle(names.plan_workflow_id(check_name("plan", plan)))
         return await self._update(handle, names.UPDATE_PLAN_RESUME, req, PlanStatus, f"plan {plan}")
 
@@ -434,7 +333,7 @@ class JobGovClient:
                 raise self._rpc_error(exc, f"job {job}") from None
         runs: list[WorkflowExecution] = []
         for delay in VISIBILITY_RETRIES:
-            runs = _latest_runs(await self._list(f"{names.SA_JOB.name} = '{job}'"))
+            runs = latest_runs(await self._list(f"{names.SA_JOB.name} = '{job}'"))
             if runs:
                 break
             await asyncio.sleep(delay)  # a job started a moment ago may not be listed yet
@@ -442,7 +341,7 @@ class JobGovClient:
             raise NotFoundError(f"no job named {job}")
         running = [e for e in runs if e.status == WorkflowExecutionStatus.RUNNING]
         if len(running) > 1:
-            plans = ", ".join(sorted(_sa(e, names.SA_PLAN) or "?" for e in running))
+            plans = ", ".join(sorted(sa(e, names.SA_PLAN) or "?" for e in running))
             raise InputError(f"job {job} is running in several plans ({plans}): pass --plan")
         return running[0] if running else max(runs, key=lambda e: e.start_time)
 
@@ -463,14 +362,14 @@ class JobGovClient:
             if execution.status == WorkflowExecutionStatus.RUNNING:
                 raise
             status = None
-        closed = _CLOSED_STATES.get(execution.status) if execution.status is not None else None
+        closed = CLOSED_STATES.get(execution.status) if execution.status is not None else None
         if closed is None:
             return status
         # A query on a closed workflow replays its history up to its last workflow task: it
         # says "starting" or "running" with no error. The close itself is the truth.
         if status is None:
             status = await self._status_from_input(handle, execution)
-        error = await _close_reason(handle)
+        error = await close_reason(handle)
         if status.state.finished and status.state is not JobState.COMPLETED:
             closed = status.state  # the job ended itself (killed, failed) before Temporal closed it
             error = status.error or error
@@ -488,29 +387,29 @@ class JobGovClient:
                 break
         except Exception:  # noqa: BLE001 - an input no reader understands: the attributes remain
             job_input = None
-        tokens = _sa(execution, names.SA_TOKENS) or 0
+        tokens = sa(execution, names.SA_TOKENS) or 0
         return JobStatus(
-            plan=job_input.plan if job_input else _sa(execution, names.SA_PLAN) or "?",
-            job=job_input.job if job_input else _sa(execution, names.SA_JOB) or execution.id,
+            plan=job_input.plan if job_input else sa(execution, names.SA_PLAN) or "?",
+            job=job_input.job if job_input else sa(execution, names.SA_JOB) or execution.id,
             workflow_id=execution.id, state=JobState.STARTING,
             session_id=job_input.session_id if job_input else None,
             agent_url=job_input.agent_url if job_input else "", worktree=job_input.worktree if job_input else "",
-            tokens={"total": tokens} if tokens else {}, cost_usd=_sa(execution, names.SA_COST_USD) or 0.0,
+            tokens={"total": tokens} if tokens else {}, cost_usd=sa(execution, names.SA_COST_USD) or 0.0,
             agent_cost_usd=0.0, steps=0, cost_sources=[], budget=None, pending=[], decisions=[], warnings=[],
         )
 
     async def _overview(self, execution: WorkflowExecution) -> JobOverview:
-        job = _sa(execution, names.SA_JOB) or execution.id
+        job = sa(execution, names.SA_JOB) or execution.id
         try:
             status = await self._status_of(execution, job)
         except JobGovError:
             status = None
         closed = execution.status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
         row = JobOverview(
-            plan=_sa(execution, names.SA_PLAN) or "?", job=job, workflow_id=execution.id,
-            state=_closed_as(execution.status) if closed else (_sa(execution, names.SA_STATE) or "unknown"),
-            cost_usd=_sa(execution, names.SA_COST_USD) or 0.0, tokens=_sa(execution, names.SA_TOKENS) or 0,
-            pending=_sa(execution, names.SA_PENDING_ASKS) or 0, started_at=execution.start_time,
+            plan=sa(execution, names.SA_PLAN) or "?", job=job, workflow_id=execution.id,
+            state=closed_as(execution.status) if closed else (sa(execution, names.SA_STATE) or "unknown"),
+            cost_usd=sa(execution, names.SA_COST_USD) or 0.0, tokens=sa(execution, names.SA_TOKENS) or 0,
+            pending=sa(execution, names.SA_PENDING_ASKS) or 0, started_at=execution.start_time,
             closed_at=execution.close_time,
         )
         if status is None:
@@ -530,7 +429,7 @@ class JobGovClient:
     async def _job_update(self, job: str, plan: str | None, name: str, req: BaseModel, result: type[_T]) -> _T:
         execution = await self._find_job(job, plan)
         if execution.status != WorkflowExecutionStatus.RUNNING:
-            raise RejectedError(f"job {job} has ended ({_closed_as(execution.status)}); it takes no more decisions")
+            raise RejectedError(f"job {job} has ended ({closed_as(execution.status)}); it takes no more decisions")
         return await self._update(self._client.get_workflow_handle(execution.id), name, req, result, f"job {job}")
 
     async def _update(self, handle: WorkflowHandle[Any, Any], name: str, req: BaseModel, result: type[_T],
@@ -583,60 +482,3 @@ class JobGovClient:
                                f"(`jobgov dev` registers them; elsewhere run `temporal operator search-attribute "
                                f"create --name NAME --type TYPE` for each of {wanted})")
         return JobGovError(f"{what}: Temporal error {exc.status.name if exc.status else '?'}: {message}")
-
-
-def _sa(execution: WorkflowExecution, key: Any) -> Any:
-    return execution.typed_search_attributes.get(key)
-
-
-def _latest_runs(executions: Iterable[WorkflowExecution]) -> list[WorkflowExecution]:
-    """The newest run of each workflow id (older runs ended by continue-as-new or a restart)."""
-    latest: dict[str, WorkflowExecution] = {}
-    for e in executions:
-        if e.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
-            continue
-        if e.id not in latest or e.start_time > latest[e.id].start_time:
-            latest[e.id] = e
-    return list(latest.values())
-
-
-#: How Temporal closed a workflow that did not complete, as the job's state.
-_CLOSED_STATES = {
-    WorkflowExecutionStatus.FAILED: JobState.FAILED,
-    WorkflowExecutionStatus.TERMINATED: JobState.TERMINATED,
-    WorkflowExecutionStatus.CANCELED: JobState.CANCELLED,
-    WorkflowExecutionStatus.TIMED_OUT: JobState.TIMED_OUT,
-}
-
-
-async def _close_reason(handle: WorkflowHandle[Any, JobResult]) -> str:
-    """Why Temporal closed the workflow, in one line (the failure and its causes)."""
-    try:
-        await handle.result(follow_runs=False)
-    except WorkflowFailureError as exc:
-        parts: list[str] = []
-        cause: BaseException | None = exc.cause
-        while cause is not None:
-            message = getattr(cause, "message", "") or str(cause)
-            kind = getattr(cause, "type", None)
-            if isinstance(cause, TerminatedError):
-                message = f"terminated: {message or 'no reason given'}"
-            elif isinstance(cause, CancelledError):
-                message = "cancelled" + (f": {message}" if message and message != "Cancelled" else "")
-            elif isinstance(cause, temporalio.exceptions.TimeoutError):
-                message = f"timed out: {message}" if message else "timed out"
-            elif kind:
-                message = f"{kind}: {message}"
-            if message and message not in parts:
-                parts.append(message)
-            cause = getattr(cause, "cause", None)
-        return "; ".join(parts) or "closed by Temporal"
-    except Exception as exc:  # noqa: BLE001 - the reason is best effort; the state is known
-        return f"closed by Temporal ({type(exc).__name__})"
-    return "closed by Temporal"
-
-
-def _closed_as(status: WorkflowExecutionStatus | None) -> str:
-    return (status.name if status else "unknown").lower().replace("_", "-")
-
-
