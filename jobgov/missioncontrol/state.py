@@ -213,7 +213,12 @@ def _read_policies(state: RepoState) -> None:
     if isinstance(plan, dict):
         policies.plan_id = _text(plan, "id")
         policies.plan = _policy(plan.get("permissionPolicy"), f"{where}: permissionPolicy", state)
-        for index, spec in enumerate(plan.get("jobs") or []):
+        specs = plan.get("jobs")
+        if not isinstance(specs, list):
+            if specs is not None:
+                state.warnings.append(f"{where}: jobs: expected a list; its jobs' own policies are not used")
+            specs = []
+        for index, spec in enumerate(specs):
             if isinstance(spec, dict) and _text(spec, "name") and spec.get("permissionPolicy") is not None:
                 job_policy = _policy(spec["permissionPolicy"], f"{where}: jobs[{index}].permissionPolicy", state)
                 if job_policy is not None:

@@ -114,8 +114,11 @@ class Watcher:
                 await self._sync_repo(read_repo(state_dir))
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 -- a bug must not stop the watcher from governing the other jobs
-            self._log.exception("pass over Mission Control's state failed; trying again")
+        except Exception as exc:  # noqa: BLE001 -- a bug must not stop the watcher from governing the other jobs
+            key = f"bug:{type(exc).__name__}:{exc}"
+            if key not in self._said:  # with its traceback, once while it lasts
+                self._log.exception("pass over Mission Control's state failed; trying again")
+            self._say(key, logging.DEBUG, str(exc))
         finally:
             for key in set(self._said) - self._saying:  # a problem that went away is said again if it comes back
                 del self._said[key]

@@ -7,12 +7,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jobgov.domain.asks import Action, Category
 from jobgov.domain.config import PermissionsConfig, PlanConfig
 from jobgov.missioncontrol.state import find_state_dirs, read_repo, safe_name, translate_policy
 from tests.helpers import MC_FIXTURES
 
+#: Keys Mission Control's files use, so that generated objects reach the code that reads them.
+_KEYS = ["version", "jobs", "id", "name", "status", "serverUrl", "remoteSessionID", "worktreePath", "planId",
+         "permissionPolicy", "permissions", "fileEdit", "shellCommand", "insideWorktree", "networkAccess",
+         "defaultPermissionPolicy"]
 RUNNING, TUI, OLD = ("5b1f2c9e-1111-4c1e-9a77-0a1b2c3d4e01", "5b1f2c9e-2222-4c1e-9a77-0a1b2c3d4e02",
                      "5b1f2c9e-3333-4c1e-9a77-0a1b2c3d4e03")
 
@@ -128,3 +134,28 @@ def test_names_mission_control_uses_become_jobgov_names() -> None:
                         ("é" * 300, "unnamed"), ("x" * 300, "x" * 200)]:
         assert safe_name(value) == name
         check_name("job", safe_name(value))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["running", "completed", "stopped", "auto-approve", "ask-user", "deny", "/wt", "j1"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=6), inner,
+                                                                  max_size=6),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(jobs=_json, plan=_json, config=_json)
+def test_any_json_in_the_state_files_is_read_without_raising(tmp_path: Path, jobs: object, plan: object,
+                                                             config: object) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(exist_ok=True)
+    for name, value in (("jobs.json", jobs), ("plan.json", plan), ("config.json", config)):
+        _write(state_dir / name, json.dumps(value))
+    repo = read_repo(state_dir)
+    for job in repo.jobs:  # what is read is what jobgov needs, typed
+        assert isinstance(job.id, str) and job.status in ("running", "completed", "failed", "stopped")
+        PlanConfig(permissions=repo.policies.for_job(job) or PermissionsConfig())
+    assert repo.complete is (isinstance(jobs, dict) and isinstance(jobs.get("jobs"), list)
+                             and len(repo.jobs) == len(jobs["jobs"]))
