@@ -22,8 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any, Final
 
@@ -52,56 +51,14 @@ from jobgov.opencode.usage import UsageLedger
 from jobgov.policy.normalize import normalize
 from jobgov.temporal import metrics
 from jobgov.temporal.activities.errors import is_retryable_status, to_application_error
-from jobgov.temporal.metrics import Metrics
+from jobgov.temporal.activities.reachability import Reachability
+from jobgov.temporal.activities.stream_settings import StreamProgress, StreamSettings, WorkflowGone
+from jobgov.temporal.metrics import AGENT_UNREACHABLE, Metrics
 from jobgov.temporal.payloads import EventBatch, StreamInput
-from jobgov.temporal.state import AgentReach
 
 __all__ = ["EventStreamConsumer", "StreamProgress", "StreamSettings", "WorkflowGone"]
 
 _LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """Timing of the consumer; the defaults suit a real ``opencode serve``."""
-
-    heartbeat_every: float = 10.0
-    """Seconds between heartbeats, idle or not (keep under half the heartbeat timeout). The SDK
-    sends at most one every 0.8 x the timeout (24 s) anyway, but encodes each call's details: at
-    1,000 jobs, every 2 s cost 4 % of the worker's CPU."""
-    backoff_min: float = 0.2
-    """First reconnect delay; doubled after each failed connection."""
-    backoff_max: float = 5.0
-    """Largest reconnect delay; a connection that lived this long resets the delay."""
-    idle_timeout: float | None = 35.0
-    """Reconnect when no frame arrived for this long (opencode sends a heartbeat every 10 s)."""
-    reply_attempts: int = 3
-    """Tries to deliver an automatic reply before resynchronising through a reconnect."""
-    silent_after: float = 15.0
-    """Report the agent unreachable when no frame came for this long (opencode sends a heartbeat
-    every 10 s), or at once when a connection attempt fails; reachable again on the next connect."""
-    coalesce: float = 0.5
-    """Seconds usage updates may wait to travel with the next ask's record (one signal, not two
-    a step); a status change or an ask for a person goes at once."""
-
-
-@dataclass
-class StreamProgress:
-    """What the consumer has done so far: its heartbeat details."""
-
-    generation: int
-    events: int = 0
-    reconnects: int = 0
-    reconciles: int = 0
-    batches: int = 0
-    last_event_id: str | None = None
-    connected: bool = False
-    status: str | None = None
-    """The session's last known status (``busy``, ``retry``, ``idle``); ``None``: not known yet."""
-
-
-class WorkflowGone(Exception):
-    """``send`` found the workflow closed or missing: nobody is listening, stop consuming."""
 
 
 class _Resync(Exception):
@@ -175,8 +132,7 @@ class EventStreamConsumer:
         self._carry: _Ended | None = None
         self._flush_at: float | None = None
         self._last_frame = 0.0
-        self._unreachable = False  # reported unreachable, and not reached since
-        self._unreachable_at = 0.0
+        self._reach = Reachability(send, input, self._log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
         self._attempt_connected = False
 
     @property
@@ -222,7 +178,7 @@ class EventStreamConsumer:
                 # its agent went away with it: nothing is wrong, and nobody needs a warning.
                 raise WorkflowGone(f"the job's run has closed; the agent's stream ended ({reason})")
             if not self._attempt_connected:
-                await self._report_unreachable(reason)
+                await self._reach.lost(reason, self._last_frame)
             if loop.time() - started >= self._settings.backoff_max:
                 delay = self._settings.backoff_min  # it was healthy: retry quickly
             self.progress.reconnects += 1
@@ -243,8 +199,8 @@ class EventStreamConsumer:
         try:
             while True:
                 first = await self._next(queue)
-                if self._unreachable and (first is _CONNECTED or first is _HEARD or isinstance(first, dict)):
-                    await self._report_reachable()  # heard from again
+                if self._reach.unreachable and (first is _CONNECTED or first is _HEARD or isinstance(first, dict)):
+                    await self._reach.back()  # heard from again
                 if first is _HEARD:
                     continue
                 if first is _CONNECTED:
@@ -281,7 +237,7 @@ class EventStreamConsumer:
                 queue.put_nowait(_CONNECTED)
                 async for event in stream:
                     self._last_frame = asyncio.get_running_loop().time()
-                    if self._unreachable:
+                    if self._reach.unreachable:
                         queue.put_nowait(_HEARD)
                     self.progress.events += 1
                     self.progress.last_event_id = event.get("id") or self.progress.last_event_id
@@ -323,10 +279,10 @@ class EventStreamConsumer:
             if remaining <= 0:
                 raise _Resync(f"no frame for {idle:.0f}s")
             silent = self._settings.silent_after
-            if not self._unreachable and now - self._last_frame >= silent:
-                await self._report_unreachable(f"no frame from the agent for {silent:g}s")
+            if not self._reach.unreachable and now - self._last_frame >= silent:
+                await self._reach.lost(f"no frame from the agent for {silent:g}s", self._last_frame)
                 continue
-            if not self._unreachable:
+            if not self._reach.unreachable:
                 remaining = min(remaining, self._last_frame + silent - now)
             if self._flush_at is not None:
                 remaining = min(remaining, self._flush_at - now)
@@ -544,28 +500,6 @@ class EventStreamConsumer:
         if why is not None:
             for n in idle:
                 self._outbox[n] = self._outbox[n].model_copy(update={"unfinished": why})
-
-    async def _report_unreachable(self, error: str) -> None:
-        """Tell the workflow once per outage, with when the agent was last heard from."""
-        if self._unreachable:
-            return
-        self._unreachable = True
-        self._unreachable_at = asyncio.get_running_loop().time()
-        silent_for = asyncio.get_running_loop().time() - self._last_frame if self._last_frame else 0.0
-        since = datetime.now(UTC) - timedelta(seconds=silent_for)
-        self._log.warning("stream %s: the agent at %s is unreachable: %s", self._input.session_id,
-                          self._input.agent_url, error)
-        await self._send(EventBatch(generation=self._input.generation, items=[],
-                                    agent=AgentReach(reachable=False, since=since, error=error)))
-
-    async def _report_reachable(self) -> None:
-        if not self._unreachable:
-            return
-        self._unreachable = False
-        self._count(metrics.AGENT_UNREACHABLE, (asyncio.get_running_loop().time() - self._unreachable_at) * 1000, {})
-        self._log.info("stream %s: the agent at %s is reachable again", self._input.session_id, self._input.agent_url)
-        await self._send(EventBatch(generation=self._input.generation, items=[],
-                                    agent=AgentReach(reachable=True, since=datetime.now(UTC))))
 
     async def _flush(self) -> None:
         """Send everything ready as one batch; kept for the next try if sending fails."""

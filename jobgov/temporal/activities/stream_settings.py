@@ -1,0 +1,51 @@
+"""What the event-stream consumer is tuned with and what it reports: its settings, its progress
+(the activity's heartbeat details), and the end it signals when its workflow is gone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["StreamProgress", "StreamSettings", "WorkflowGone"]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Timing of the consumer; the defaults suit a real ``opencode serve``."""
+
+    heartbeat_every: float = 10.0
+    """Seconds between heartbeats, idle or not (keep under half the heartbeat timeout). The SDK
+    sends at most one every 0.8 x the timeout (24 s) anyway, but encodes each call's details: at
+    1,000 jobs, every 2 s cost 4 % of the worker's CPU."""
+    backoff_min: float = 0.2
+    """First reconnect delay; doubled after each failed connection."""
+    backoff_max: float = 5.0
+    """Largest reconnect delay; a connection that lived this long resets the delay."""
+    idle_timeout: float | None = 35.0
+    """Reconnect when no frame arrived for this long (opencode sends a heartbeat every 10 s)."""
+    reply_attempts: int = 3
+    """Tries to deliver an automatic reply before resynchronising through a reconnect."""
+    silent_after: float = 15.0
+    """Report the agent unreachable when no frame came for this long (opencode sends a heartbeat
+    every 10 s), or at once when a connection attempt fails; reachable again on the next connect."""
+    coalesce: float = 0.5
+    """Seconds usage updates may wait to travel with the next ask's record (one signal, not two
+    a step); a status change or an ask for a person goes at once."""
+
+
+@dataclass
+class StreamProgress:
+    """What the consumer has done so far: its heartbeat details."""
+
+    generation: int
+    events: int = 0
+    reconnects: int = 0
+    reconciles: int = 0
+    batches: int = 0
+    last_event_id: str | None = None
+    connected: bool = False
+    status: str | None = None
+    """The session's last known status (``busy``, ``retry``, ``idle``); ``None``: not known yet."""
+
+
+class WorkflowGone(Exception):
+    """``send`` found the workflow closed or missing: nobody is listening, stop consuming."""
