@@ -184,6 +184,10 @@ def print_status(s: JobStatus) -> None:
         _out.print(Text(f"paused: {s.paused_reason} (resume with: jobgov resume {s.job} --plan {s.plan})"))
     if s.error:
         _out.print(Text(f"error: {s.error}"))
+    if s.ended and s.ended != s.error:
+        _out.print(Text(f"ended: {s.ended}"))
+    if s.owner and not s.state.finished:
+        _out.print(Text(f"owned by {s.owner}: it ends the job (its session going idle does not)"))
     if s.agent is not None and not s.agent.reachable:
         _out.print(Text(f"agent unreachable since {s.agent.since:%Y-%m-%d %H:%M:%S} UTC: {s.agent.error or '?'} "
                         "(still retrying)"))

@@ -314,3 +314,13 @@ def test_start_refuses_a_session_and_a_prompt_together() -> None:
     result = invoke("job", "start", "--agent", "http://127.0.0.1:4096", "--worktree", "/w", "--plan", "p",
                     "--job", "j", "--session", "ses_1", "--prompt", "go", "--address", UNREACHABLE)
     assert result.exit_code == 2 and "not both" in result.stderr
+
+
+def test_status_says_who_ends_an_owned_job_and_why_a_job_ended(capsys: pytest.CaptureFixture[str]) -> None:
+    owned = _status(JobState.RUNNING).model_copy(update={"owner": "mission-control", "pending": []})
+    cli_jobs.print_status(owned)
+    assert "owned by mission-control: it ends the job" in capsys.readouterr().out
+    ended = owned.model_copy(update={"state": JobState.KILLED, "ended": "mission-control: Mission Control marked it stopped"})
+    cli_jobs.print_status(ended)
+    out = capsys.readouterr().out
+    assert "ended: mission-control: Mission Control marked it stopped" in out and "owned by" not in out
