@@ -48,6 +48,10 @@ Outcome = Literal["completed", "failed", "stopped"]
 _OUTCOMES: dict[str, Outcome] = {"completed": "completed", "failed": "failed", "stopped": "stopped"}
 
 
+class _Taken(JobGovError):
+    """The governed job's workflow id is running for another Mission Control job."""
+
+
 @dataclass
 class Governed:
     """A Mission Control job and the governed job the watcher started (or found) for it."""
@@ -205,10 +209,8 @@ class Watcher:
             self.governed[job.id] = found
             return found
         if described.status == WorkflowExecutionStatus.RUNNING:
-            self._say(f"taken:{job.id}", logging.WARNING,
-                      f"Mission Control job {job.name}: {workflow_id} is already running for another job; "
-                      "not governed until it ends")
-            return Governed(job.id, "", plan, name, ended=True)
+            raise _Taken(f"{workflow_id} is already running for another job (a name both map to); "
+                         "it is governed once that one ends")
         return None
 
     async def _adopt(self) -> None:
@@ -238,6 +240,8 @@ class Watcher:
             self._looked_up.add(job.id)  # a watcher that started after Mission Control ended the job
             try:
                 known = await self._find(job, safe_name(job.plan_id or repo.repo), safe_name(job.name))
+            except _Taken:
+                return  # never governed: nothing to end
             except JobGovError as exc:
                 self._looked_up.discard(job.id)
                 self._say(f"find:{job.id}", logging.WARNING, str(exc))

@@ -167,3 +167,27 @@ async def wait_until_exists(handle: WorkflowHandle[Any, Any]) -> WorkflowExecuti
             if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.1)
+
+
+async def test_two_jobs_one_name_are_governed_one_after_the_other(
+    dev_env: WorkflowEnvironment, worker: Worker, tmp_path: Path, mc: McState, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``fix auth`` and ``fix-auth`` are both job ``fix-auth`` to jobgov: the second waits, saying why."""
+    jg = JobGovClient(dev_env.client)
+    async with FakeAgent(Scenario().bash("ls").text("Done.")) as a, FakeAgent(Scenario().bash("ls").text("Done.")) as b:
+        first = mc.add("fix auth", a.base_url, await launch(a.base_url))
+        second = mc.add("fix-auth", b.base_url, await launch(b.base_url))
+        watcher = Watcher(jg, tmp_path, task_queue=worker.task_queue)
+        await sync_until(watcher, lambda: first["id"] in watcher.governed and any(
+            "already running for another job" in r.getMessage() for r in caplog.records))
+        assert second["id"] not in watcher.governed
+        handle = dev_env.client.get_workflow_handle(names.job_workflow_id(mc.plan_id, "fix-auth"), result_type=JobResult)
+        await wait_for(handle, lambda s: bool(s.decisions))
+        first["status"] = "completed"
+        mc.save()
+        await sync_until(watcher, lambda: second["id"] in watcher.governed)
+        assert (await (await handle.describe()).memo_value(MEMO_KEY))["job_id"] == second["id"]  # its new run
+        second["status"] = "completed"
+        mc.save()
+        await sync_until(watcher, lambda: watcher.governed[second["id"]].ended)
+        assert (await handle.result()).status.state == "completed"

@@ -210,7 +210,7 @@ class JobBook:
             effects.append(Abort())
         killed = state is JobState.KILLED and self.release_0_4
         effects += self._cancel_pending(now, why, "killed" if killed else "cancelled")
-        self.s.state, self.s.ended = state, why
+        self.s.state, self.s.ended, self.s.ending = state, why, None
         kind: Literal["killed", "finished"] = "killed" if state is JobState.KILLED else "finished"
         return [*effects, ReportToPlan(), Notify(kind, f"job {self.job} {state.value}: {why}")]
 
