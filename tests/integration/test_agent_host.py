@@ -51,8 +51,10 @@ async def test_agent_side_activities_run_on_the_agent_host(tmp_path: Path) -> No
             attrs = event.activity_task_started_event_attributes
             activity, queue = scheduled[attrs.scheduled_event_id]
             ran.setdefault(activity, set()).add((queue, int(attrs.identity.split("@")[0])))
-        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            workflow_tasks.add(int(event.workflow_task_started_event_attributes.identity.split("@")[0]))
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            # The worker that completed the task says so (a Started event may carry no identity:
+            # the server writes some of them itself).
+            workflow_tasks.add(int(event.workflow_task_completed_event_attributes.identity.split("@")[0]))
     assert workflow_tasks == {control_pid}
     # A stream's Started event is written only when it closes, and the job's end cancels it: its
     # queue is the proof (only the agent-host worker polls it; the job saw every event through it).
