@@ -91,7 +91,6 @@ class Watcher:
         self._adopted = False
         self._said: dict[str, str] = {}
         self._saying: set[str] = set()
-        self.passes = 0
 
     # ------------------------------------------------------------------ the loop
 
@@ -115,18 +114,18 @@ class Watcher:
                 self._say("root", logging.WARNING, f"{self._root}: no Mission Control state here yet "
                                                     "(<repo>/state/jobs.json); looking again")
             for state_dir in dirs:
-                await self._sync_repo(read_repo(state_dir))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- a bug must not stop the watcher from governing the other jobs
-            key = f"bug:{type(exc).__name__}:{exc}"
-            if key not in self._said:  # with its traceback, once while it lasts
-                self._log.exception("pass over Mission Control's state failed; trying again")
-            self._say(key, logging.DEBUG, str(exc))
+                try:
+                    await self._sync_repo(read_repo(state_dir))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 -- a bug in one repository's pass must not stop the others
+                    key = f"bug:{state_dir}:{type(exc).__name__}:{exc}"
+                    if key not in self._said:  # with its traceback, once while it lasts
+                        self._log.exception("pass over %s failed; trying again", state_dir)
+                    self._say(key, logging.DEBUG, str(exc))
         finally:
             for key in set(self._said) - self._saying:  # a problem that went away is said again if it comes back
                 del self._said[key]
-            self.passes += 1
 
     async def _sync_repo(self, repo: RepoState) -> None:
         for problem in repo.problems:
@@ -157,6 +156,7 @@ class Watcher:
             return
         not_before, _ = self._retry.get(job.id, (0.0, RETRY_FIRST))
         if time.monotonic() < not_before:
+            self._saying.add(f"start:{job.id}")  # still true: not said again when the next try fails alike
             return
         plan, name = safe_name(job.plan_id or repo.repo), safe_name(job.name)
         try:
@@ -219,7 +219,10 @@ class Watcher:
         query = f"WorkflowType = '{names.JOB_WORKFLOW}' AND ExecutionStatus = 'Running'"
         try:
             async for execution in self._jg.temporal.list_workflows(query):
-                memo = (await execution.memo()).get(MEMO_KEY)
+                try:
+                    memo = (await execution.memo()).get(MEMO_KEY)
+                except Exception:  # noqa: BLE001 -- a memo someone else wrote, in a form not ours
+                    continue
                 if not isinstance(memo, dict) or not isinstance(memo.get("job_id"), str):
                     continue
                 plan = execution.typed_search_attributes.get(names.SA_PLAN)
@@ -229,6 +232,10 @@ class Watcher:
                                                                       plan, job))
         except RPCError as exc:
             self._say("adopt", logging.WARNING, f"cannot list the running jobs ({exc.message}); trying again")
+            return
+        except Exception as exc:  # noqa: BLE001 -- the listing is retried on the next pass
+            self._say("adopt", logging.WARNING, f"cannot list the running jobs ({type(exc).__name__}: {exc}); "
+                                                "trying again")
             return
         self._adopted = True
 
