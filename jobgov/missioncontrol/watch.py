@@ -48,6 +48,12 @@ Outcome = Literal["completed", "failed", "stopped"]
 _OUTCOMES: dict[str, Outcome] = {"completed": "completed", "failed": "failed", "stopped": "stopped"}
 
 
+def _jobgov_names(repo: RepoState, job: McJob) -> tuple[str, str]:
+    """The plan and job names a Mission Control job is governed under: its plan's id (else its
+    repository's name) and its own name, as jobgov allows names."""
+    return safe_name(job.plan_id or repo.repo), safe_name(job.name)
+
+
 class _Taken(JobGovError):
     """The governed job's workflow id is running for another Mission Control job."""
 
@@ -158,7 +164,7 @@ class Watcher:
         if time.monotonic() < not_before:
             self._saying.add(f"start:{job.id}")  # still true: not said again when the next try fails alike
             return
-        plan, name = safe_name(job.plan_id or repo.repo), safe_name(job.name)
+        plan, name = _jobgov_names(repo, job)
         try:
             if await self._find(job, plan, name) is not None:
                 return
@@ -230,12 +236,9 @@ class Watcher:
                 if plan and job:
                     self.governed.setdefault(memo["job_id"], Governed(memo["job_id"], str(memo.get("state_dir", "")),
                                                                       plan, job))
-        except RPCError as exc:
-            self._say("adopt", logging.WARNING, f"cannot list the running jobs ({exc.message}); trying again")
-            return
         except Exception as exc:  # noqa: BLE001 -- the listing is retried on the next pass
-            self._say("adopt", logging.WARNING, f"cannot list the running jobs ({type(exc).__name__}: {exc}); "
-                                                "trying again")
+            why = exc.message if isinstance(exc, RPCError) else f"{type(exc).__name__}: {exc}"
+            self._say("adopt", logging.WARNING, f"cannot list the running jobs ({why}); trying again")
             return
         self._adopted = True
 
@@ -246,7 +249,7 @@ class Watcher:
         if known is None and job.id not in self._looked_up:
             self._looked_up.add(job.id)  # a watcher that started after Mission Control ended the job
             try:
-                known = await self._find(job, safe_name(job.plan_id or repo.repo), safe_name(job.name))
+                known = await self._find(job, *_jobgov_names(repo, job))
             except _Taken:
                 return  # never governed: nothing to end
             except JobGovError as exc:

@@ -513,7 +513,6 @@ class JobBook:
         return self._end_now(req.outcome, why, now)
 
     def _end_now(self, outcome: Literal["completed", "failed"], why: str, now: datetime) -> list[Effect]:
-        self.s.ending = None
         if outcome == "failed":
             self.s.error = why
             return self._finish(JobState.FAILED, now, why)
