@@ -40,6 +40,12 @@ ACTIVITY_REPLY: Final = "jobgov.reply"
 ACTIVITY_ABORT: Final = "jobgov.abort"
 ACTIVITY_NOTIFY: Final = "jobgov.notify"
 ACTIVITY_REPORT_TO_PLAN: Final = "jobgov.report_to_plan"
+ACTIVITY_COLLECT_STREAM: Final = "jobgov.collect_stream"
+"""From 0.6: reads the automatic decisions a job's stream has recorded but not yet delivered."""
+
+HEARTBEAT_RECORDS: Final = "auto"
+"""From 0.6: the key, in the stream activity's heartbeat details, of the automatic decisions it
+recorded and has not yet delivered (read by a retried attempt and by ``collect_stream``)."""
 
 # JobWorkflow messages.
 SIGNAL_JOB_EVENTS: Final = "jobgov.job.events"
@@ -96,6 +102,11 @@ worker has taken yet shows ``queued`` with the reason, and is prompted only once
 connected (runs before 0.4 prompted after 30 s anyway); asks pending when a job is killed are
 recorded ``killed`` (before: ``cancelled``); a job whose agent is unreachable shows state
 ``agent-unreachable``."""
+PATCH_0_6 = "jobgov-0.6-decisions-in-heartbeats"
+"""0.6: the stream records an automatic decision in its activity's heartbeat (a write to the
+server, no history event, no workflow task) before it replies, and delivers it with the next batch,
+every ``StreamSettings.deliver_every`` seconds; before its run closes (continue-as-new, the job's
+end) the workflow collects what the stream recorded and has not delivered (``collect_stream``)."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from jobgov.domain.budget import BudgetLimit, BudgetState, BudgetView
 from jobgov.domain.config import EffectivePolicy, PlanConfig
-from jobgov.domain.items import EventItem
+from jobgov.domain.items import AskItem, EventItem
 from jobgov.domain.usage import PricingConfig
 from jobgov.temporal.state import (
     AgentReach,
@@ -238,12 +238,23 @@ class StreamInput(Message):
     counted_through: str | None = None
     """Steps at or before this part id were counted: they are not forwarded again."""
     generation: int = 0
+    record_in_heartbeat: bool = False
+    """From 0.6: record automatic decisions in the activity's heartbeat and deliver them in batches
+    (the workflow collects the undelivered ones before its run closes); ``False``: deliver each by
+    signal before replying (what workers and workflows before 0.6 do)."""
+
+
+class CollectedRecords(Message):
+    """``collect_stream``'s result: automatic decisions the job's streams recorded, not yet delivered."""
+
+    items: list[AskItem] = Field(default_factory=list)
 
 
 class EventBatch(Message):
     """Events forwarded from the stream activity to the workflow, in order."""
 
     generation: int
+    """The consumer generation that sent it; -1: handed on from a run that had closed (0.6)."""
     items: list[EventItem]
     agent: AgentReach | None = None
     """The agent became unreachable, or reachable again (workers before 0.3 ignore it)."""

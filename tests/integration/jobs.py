@@ -13,11 +13,16 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from jobgov import names
 from jobgov.configfile import parse_plan_config
+from jobgov.temporal.activities.bundle import AgentSettings
+from jobgov.temporal.activities.stream_settings import StreamSettings
 from jobgov.temporal.payloads import JobInput, JobResult, JobStatus, PlanStatus
-from jobgov.testing import default_worktree
+from jobgov.temporal.plugin import JobGovPlugin
+from jobgov.testing import FakeAgent, default_worktree
 
 PRICING = 'pricing:\n  "fake/fake-model": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}\n'
 
@@ -105,3 +110,24 @@ async def jobgov_worker(address: str, *args: str, executable: str | None = None)
         if drain is not None:
             await drain
     assert status == 0, f"jobgov worker {args} exited with {status}"
+
+
+#: Decisions wait an hour to be delivered: only a status change or the run's end delivers them.
+HELD = AgentSettings(stream=StreamSettings(deliver_every=3600.0, heartbeat_every=0.5))
+
+
+@asynccontextmanager
+async def held_worker(env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Worker]:
+    """A worker whose streams deliver automatic decisions only with a status change or at the end."""
+    client = await Client.connect(env.client.service_client.config.target_host,
+                                  plugins=[JobGovPlugin(settings=HELD)])
+    async with Worker(client, task_queue=task_queue) as worker:
+        yield worker
+
+
+class SilentAbort(FakeAgent):
+    """An agent whose abort says nothing on its stream (as when the stream is cut at that moment):
+    nothing after the kill delivers what the stream holds."""
+
+    async def _send_abort(self, sess: Any) -> None:
+        return None

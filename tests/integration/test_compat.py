@@ -117,7 +117,8 @@ async def test_every_recorded_message_is_read_by_a_newer_version(monkeypatch: py
     names = {model.__name__ for model in seen}
     # The replays cover the workflows' inputs, signals, updates, activity inputs and results.
     for expected in ("JobInput", "PlanInput", "EventBatch", "ApproveInput", "ResumeInput", "StreamInput",
-                     "ReplyInput", "NotifyInput", "ReportToPlanInput", "PlanJobReport", "DecisionRecord"):
+                     "ReplyInput", "NotifyInput", "ReportToPlanInput", "PlanJobReport", "DecisionRecord",
+                     "CollectedRecords"):
         assert expected in names, sorted(names)
     checked = 0
     for model, samples in seen.items():

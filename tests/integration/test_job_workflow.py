@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import (
+    Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -22,6 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from jobgov import names
+from jobgov.temporal.activities.bundle import AgentSettings
+from jobgov.temporal.activities.stream_settings import StreamSettings
 from jobgov.temporal.payloads import (
     ApproveInput,
     DenyInput,
@@ -32,6 +35,7 @@ from jobgov.temporal.payloads import (
     PlanStatus,
     ResumeInput,
 )
+from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
 from tests.integration.jobs import plan_jobs, plan_status, start_job, status, wait_for, wait_until
@@ -249,10 +253,13 @@ async def test_worker_restart_mid_job(dev_env: WorkflowEnvironment, task_queue: 
     assert [r.reply for r in agent.replies].count("once") == 3
 
 
-async def test_continue_as_new_carries_state(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+async def test_continue_as_new_carries_state(dev_env: WorkflowEnvironment, task_queue: str) -> None:
     scenario = Scenario(); [scenario.bash(f"echo {i}") for i in range(30)]; scenario.text("Done.")  # noqa: E702
-    async with FakeAgent(scenario, event_delay=0.01) as agent:  # paced: many small batches, a long history
-        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url, continue_as_new_after=100)
+    # Paced, and every decision delivered at once: many small batches, a long history.
+    client = await Client.connect(dev_env.client.service_client.config.target_host, plugins=[JobGovPlugin(
+        settings=AgentSettings(stream=StreamSettings(deliver_every=0.0)))])
+    async with FakeAgent(scenario, event_delay=0.01) as agent, Worker(client, task_queue=task_queue):
+        handle = await start_job(dev_env.client, task_queue, agent.base_url, continue_as_new_after=100)
         result = (await handle.result()).status
         first_run = await dev_env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id).describe()
     assert first_run.status == WorkflowExecutionStatus.CONTINUED_AS_NEW

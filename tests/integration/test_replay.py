@@ -25,7 +25,7 @@ from jobgov.temporal.payloads import ApproveInput, EndInput, JobStatus, KillInpu
 from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import FakeAgent, Scenario
-from tests.integration.jobs import start_job, wait_for, wait_until
+from tests.integration.jobs import SilentAbort, held_worker, start_job, wait_for, wait_until
 
 pytestmark = pytest.mark.temporal
 
@@ -118,6 +118,15 @@ async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: 
                                     result_type=JobStatus)
         assert (await handle.result()).status.state == "completed"
         histories["job-owned-ended"] = await handle.fetch_history()
+    # 0.6: a decision recorded in the stream's heartbeat, not yet delivered, collected at the kill.
+    async with SilentAbort(Scenario().bash("ls").text("x"), event_delay=0.5) as agent, held_worker(
+        dev_env, task_queue
+    ):
+        handle = await start_job(dev_env.client, task_queue, agent.base_url)
+        await wait_until(lambda: len(agent.replies) == 1, timeout=30)
+        await handle.execute_update(names.UPDATE_JOB_KILL, KillInput(by="test"), result_type=JobStatus)
+        assert [d.action for d in (await handle.result()).status.decisions] == ["auto-approve"]
+        histories["job-killed-decision-collected"] = await handle.fetch_history()
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
         if os.environ.get("JOBGOV_RECORD_HISTORIES"):

@@ -63,7 +63,7 @@ def test_the_installed_package_is_the_wheels_and_carries_its_assets(fresh: Path)
     assert probe.returncode == 0, probe.stderr
     where, version, plan_shipped, testing_imported = probe.stdout.split()
     assert where.startswith(str(fresh.parent)) and not where.startswith(str(REPO))
-    assert (version, plan_shipped, testing_imported) == ("0.5.0", "True", "False")
+    assert (version, plan_shipped, testing_imported) == ("0.6.0", "True", "False")
 
 
 def test_the_cli_runs_help_and_policy_check(fresh: Path, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_all_activities_and_their_names() -> None:
     defined = {d.name for d in definitions}
     assert defined == {
         names.ACTIVITY_STREAM_EVENTS, names.ACTIVITY_CREATE_SESSION, names.ACTIVITY_PROMPT, names.ACTIVITY_REPLY,
-        names.ACTIVITY_ABORT, names.ACTIVITY_NOTIFY, names.ACTIVITY_REPORT_TO_PLAN,
+        names.ACTIVITY_ABORT, names.ACTIVITY_NOTIFY, names.ACTIVITY_REPORT_TO_PLAN, names.ACTIVITY_COLLECT_STREAM,
     }  # fmt: skip
 
 

@@ -25,6 +25,8 @@ def test_constants() -> None:
         "ACTIVITY_ABORT": "jobgov.abort",
         "ACTIVITY_NOTIFY": "jobgov.notify",
         "ACTIVITY_REPORT_TO_PLAN": "jobgov.report_to_plan",
+        "ACTIVITY_COLLECT_STREAM": "jobgov.collect_stream",
+        "HEARTBEAT_RECORDS": "auto",
         "SIGNAL_JOB_EVENTS": "jobgov.job.events",
         "SIGNAL_JOB_PLAN_HOLD": "jobgov.job.plan_hold",
         "UPDATE_JOB_APPROVE": "approve",
@@ -45,6 +47,7 @@ def test_constants() -> None:
         "PATCH_0_3": "jobgov-0.3-true-states",
         "PATCH_0_3_START": "jobgov-0.3-bounded-start",
         "PATCH_0_4": "jobgov-0.4-admission",
+        "PATCH_0_6": "jobgov-0.6-decisions-in-heartbeats",
     }
 
 
@@ -112,6 +115,7 @@ def test_activities_are_registered_under_their_names() -> None:
         "jobgov.abort",
         "jobgov.notify",
         "jobgov.report_to_plan",
+        "jobgov.collect_stream",
     }
 
 

@@ -88,6 +88,7 @@ class AgentActivities:
         self.reply = self.calls.reply
         self.abort = self.calls.abort
         self.stream_events = self.stream.stream_events
+        self.collect_stream = self.stream.collect_stream
         self.notify = self.notifier.notify
         self.report_to_plan = report_to_plan
 
@@ -133,7 +134,7 @@ class AgentActivities:
 
     def all_activities(self) -> list[Callable[..., Any]]:
         """Every activity, for ``Worker(activities=...)``."""
-        return [*self.agent_side_activities(), self.notify, self.report_to_plan]
+        return [*self.agent_side_activities(), self.collect_stream, self.notify, self.report_to_plan]
 
     async def aclose(self) -> None:
         """Close the HTTP clients if this object created them."""

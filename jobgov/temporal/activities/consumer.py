@@ -4,8 +4,10 @@ For the life of a job (one *generation* of it: the workflow restarts the
 consumer when its inputs change) it reads the session's ``GET /event``
 stream, forwards what the workflow must know as :class:`EventBatch` signals,
 and applies policy decisions that need no human at once: an auto-approve or
-a deny is first recorded (the signal must succeed), then replied to the
-agent, without waiting for a workflow task.
+a deny is first recorded, then replied to the agent, without waiting for a
+workflow task. It is recorded by the signal that delivers it, or (from 0.6,
+``record``) by a heartbeat, and delivered with the next batch (see
+:mod:`.records`).
 
 After every (re)connect it *reconciles*: opencode does not replay events
 missed while disconnected, so pending asks, the session's status and its
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any, Final
@@ -30,7 +32,7 @@ from jobgov.domain import budget
 from jobgov.domain.asks import NormalizedAsk, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetState
 from jobgov.domain.decide import Verdict, decide
-from jobgov.domain.items import AskItem, EventItem, RepliedItem, SessionItem, StepItem
+from jobgov.domain.items import AskItem, EventItem, SessionItem, StepItem
 from jobgov.domain.watermark import covered
 from jobgov.opencode.client import AgentClient, AgentError, AgentHTTPError
 from jobgov.opencode.events import (
@@ -52,6 +54,7 @@ from jobgov.policy.normalize import normalize
 from jobgov.temporal import metrics
 from jobgov.temporal.activities.errors import is_retryable_status, to_application_error
 from jobgov.temporal.activities.reachability import Reachability
+from jobgov.temporal.activities.records import MAX_UNDELIVERED, heartbeat_details
 from jobgov.temporal.activities.stream_settings import StreamProgress, StreamSettings, WorkflowGone
 from jobgov.temporal.metrics import AGENT_UNREACHABLE, Metrics
 from jobgov.temporal.payloads import EventBatch, StreamInput
@@ -65,6 +68,10 @@ class _Resync(Exception):
     """Reconnect (and so reconcile) now: the local view may be out of date."""
 
 
+class _Stopped(Exception):
+    """The workflow asked this stream to stop (a heartbeat's answer): deliver what is held, end."""
+
+
 class _Ended:
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
@@ -75,6 +82,9 @@ _CONNECTED: Final = object()
 _FLUSH_DUE: Final = object()
 #: The agent was heard from again after it was reported unreachable (any frame, heartbeats too).
 _HEARD: Final = object()
+#: A heartbeat's answer asked the stream to stop.
+_STOP: Final = object()
+_CANCELLED: Final = "the workflow cancelled it (new inputs for a new stream, or its run is closing)"
 _Queued = Event | _Ended | object
 
 
@@ -95,6 +105,12 @@ class EventStreamConsumer:
         still_wanted: Asked when the connection ends, before reconnecting: ``False`` when the job's
             run has closed (it ended, or continued as new), so the consumer stops quietly instead
             of warning about an agent that went away with its job. ``None``: always wanted.
+        record: Records heartbeat details durably (awaited): then automatic decisions are recorded
+            by it before their reply and delivered with the next batch, and ``heartbeat`` is not
+            used. Answers ``False`` when the workflow asks this stream to stop; raises
+            :class:`WorkflowGone` when the run has closed. ``None``: decisions are delivered
+            (``send``) before their reply.
+        carried: Decisions a previous attempt recorded and had not delivered: delivered first.
     """
 
     def __init__(
@@ -110,6 +126,8 @@ class EventStreamConsumer:
         last_status: str | None = None,
         metrics: Metrics | None = None,
         still_wanted: Callable[[], Awaitable[bool]] | None = None,
+        record: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
+        carried: Sequence[AskItem] = (),
     ) -> None:
         self._metrics = metrics
         self._still_wanted = still_wanted
@@ -128,7 +146,14 @@ class EventStreamConsumer:
         self._known: set[str] = set()  # asks of the session seen and not yet replied
         self._cancelled: set[str] = set()  # asks pending when the session ended: never approve
         self._tools = ToolNames()
-        self._outbox: list[EventItem] = []
+        self._outbox: list[EventItem] = list(carried)
+        self._record = record
+        self._undelivered: list[AskItem] = list(carried)  # recorded in heartbeats, not yet sent
+        self._recording = asyncio.Lock()
+        self._stop: str | None = None
+        self._delivered_status: str | None = None  # of the last session item delivered
+        self._stopping = asyncio.Event()
+        self._queue: asyncio.Queue[_Queued] | None = None
         self._carry: _Ended | None = None
         self._flush_at: float | None = None
         self._last_frame = 0.0
@@ -146,7 +171,15 @@ class EventStreamConsumer:
             self._log.info("stream %s: attempt %d, reconciling", self._input.session_id, self._attempt)
         beat = asyncio.create_task(self._beat())
         try:
-            await self._reconnect_forever()
+            try:
+                if self._outbox:
+                    self._log.info("stream %s: delivering %d decisions a previous attempt recorded",
+                                   self._input.session_id, len(self._outbox))  # fmt: skip
+                    await self._flush()
+                await self._reconnect_forever()
+            except _Stopped:
+                await self._flush()  # what this stream holds goes to the workflow, which decides now
+                self._log.info("stream %s: %s; stream stopped", self._input.session_id, self._stop)
         except WorkflowGone as exc:
             self._log.info("stream %s: workflow gone (%s); stopping", self._input.session_id, exc)
         finally:
@@ -155,8 +188,32 @@ class EventStreamConsumer:
 
     async def _beat(self) -> None:
         while True:
-            self._heartbeat(asdict(self.progress))
+            if self._record is None:
+                self._heartbeat(asdict(self.progress))
+            else:
+                try:
+                    if not await self._record_now():
+                        self._request_stop(_CANCELLED)
+                except WorkflowGone:
+                    self._request_stop("the job's run has closed")
+                except Exception as exc:  # noqa: BLE001 - a missed beat is retried; Temporal times out a dead one
+                    self._log.warning("stream %s: heartbeat failed: %s", self._input.session_id, exc)
             await asyncio.sleep(self._settings.heartbeat_every)
+
+    async def _record_now(self) -> bool:
+        """One heartbeat with the current details. One at a time, each with the details of its own
+        moment: a beat that left earlier must never land later and drop a newer record."""
+        assert self._record is not None
+        async with self._recording:
+            return await self._record(heartbeat_details(self.progress, self._undelivered))
+
+    def _request_stop(self, why: str) -> None:
+        """Stop at the next event boundary (never between an ask's record and its reply)."""
+        if self._stop is None:
+            self._stop = why
+            self._stopping.set()
+            if self._queue is not None:
+                self._queue.put_nowait(_STOP)
 
     async def _reconnect_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -173,6 +230,8 @@ class EventStreamConsumer:
                 reason = str(exc)
             except (AgentError, _Resync) as exc:
                 reason = str(exc)
+            if self._stop is not None:
+                raise _Stopped(self._stop)
             if self._still_wanted is not None and not await self._still_wanted():
                 # The job ended (the stream hears of it from a heartbeat, up to ~24 s later), and
                 # its agent went away with it: nothing is wrong, and nobody needs a warning.
@@ -187,12 +246,17 @@ class EventStreamConsumer:
                 "stream %s: %s; reconnect %d in %.1fs",
                 self._input.session_id, reason, self.progress.reconnects, delay,
             )  # fmt: skip
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
             delay = min(delay * 2, self._settings.backoff_max)
 
     async def _connection(self) -> None:
         """One connection: connect, reconcile, then process bursts until it drops."""
         queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._queue = queue
+        if self._stop is not None:
+            raise _Stopped(self._stop)
         self._carry = None
         self._last_frame = asyncio.get_running_loop().time()
         reader = asyncio.create_task(self._read(queue))
@@ -203,6 +267,8 @@ class EventStreamConsumer:
                     await self._reach.back()  # heard from again
                 if first is _HEARD:
                     continue
+                if first is _STOP:
+                    raise _Stopped(self._stop)
                 if first is _CONNECTED:
                     self.progress.connected = self._attempt_connected = True
                     self._outbox.append(SessionItem(status="connected"))
@@ -220,11 +286,13 @@ class EventStreamConsumer:
                 for event in burst:
                     assert isinstance(event, dict)
                     await self._on_event(event)
-                if any(not isinstance(item, StepItem | RepliedItem) for item in self._outbox):
+                if self._due_now():
                     await self._flush()
                 elif self._outbox and self._flush_at is None:
-                    self._flush_at = asyncio.get_running_loop().time() + self._settings.coalesce
+                    wait = self._settings.coalesce if self._record is None else self._settings.deliver_every
+                    self._flush_at = asyncio.get_running_loop().time() + wait
         finally:
+            self._queue = None
             self.progress.connected = False
             reader.cancel()
             # asyncio.wait, not ``await reader``: it never swallows a cancellation of this task.
@@ -292,6 +360,23 @@ class EventStreamConsumer:
                 async with asyncio.timeout(remaining):
                     return await queue.get()
 
+    def _due_now(self) -> bool:
+        """The workflow must hear of something in the outbox now: a change of status, an ask it
+        decides, an ask that is recorded by its delivery. Usage, replies, automatic decisions
+        recorded in heartbeats and, then, a status the session already had (opencode repeats
+        ``busy`` at every step) wait for the next delivery."""
+        last = self._delivered_status
+        for item in self._outbox:
+            if isinstance(item, SessionItem):
+                repeated = (self._record is not None and item.status in ("busy", "retry") and item.status == last
+                            and item.unfinished is None and item.message is None)
+                last = item.status
+                if not repeated:
+                    return True
+            elif isinstance(item, AskItem) and (item.auto is None or self._record is None):
+                return True
+        return False
+
     def _drain(self, queue: asyncio.Queue[_Queued]) -> list[_Queued]:
         """Everything already queued (one burst), up to a connection marker."""
         burst: list[_Queued] = []
@@ -299,6 +384,9 @@ class EventStreamConsumer:
             item = queue.get_nowait()
             if isinstance(item, _Ended):
                 self._carry = item
+                break
+            if item is _STOP:
+                self._carry = _Ended(_Stopped(self._stop))
                 break
             if item is not _CONNECTED and item is not _HEARD:
                 burst.append(item)
@@ -382,13 +470,37 @@ class EventStreamConsumer:
             self._outbox.append(AskItem(ask=normalized, tool_name=tool_name))
             self._handled.add(ask.id)
             return
-        self._outbox.append(AskItem(ask=normalized, tool_name=tool_name, auto=verdict.decision))
-        await self._flush()  # the durable record comes first
+        item = AskItem(ask=normalized, tool_name=tool_name, auto=verdict.decision)
+        self._outbox.append(item)
+        if not await self._record_decision(item):  # the durable record comes first
+            return
         self._handled.add(ask.id)
         if await self._apply(ask.id, verdict):
             elapsed_ms = (asyncio.get_running_loop().time() - read_at) * 1000
             action = "auto-approve" if verdict.outcome == "approve" else "deny"  # as the audit trail says
             self._count(metrics.AUTO_DECISION_LATENCY, elapsed_ms, {"action": action})
+
+    async def _record_decision(self, item: AskItem) -> bool:
+        """Record an automatic decision durably before it is applied; ``False``: do not apply it.
+
+        By heartbeat when the stream can (``record``) and holds few undelivered decisions,
+        else by delivering it now. A heartbeat answered "stop" (the workflow has new inputs for a
+        new stream, or its run is closing): the decision goes to the workflow unapplied, and the
+        workflow decides the ask itself.
+        """
+        if self._record is None or len(self._undelivered) >= MAX_UNDELIVERED:
+            await self._flush()
+            return True
+        self._undelivered.append(item)
+        if await self._record_now():
+            return True
+        self._undelivered.remove(item)
+        self._outbox[self._outbox.index(item)] = item.model_copy(update={"auto": None})
+        self._handled.add(item.ask.ask.id)
+        self._request_stop(_CANCELLED)
+        with contextlib.suppress(Exception):  # best effort: details without the unapplied decision
+            await self._record_now()
+        return False
 
     def _normalize(self, ask: PermissionAsk, tool_name: str | None) -> NormalizedAsk:
         try:
@@ -510,4 +622,7 @@ class EventStreamConsumer:
         batch = EventBatch(generation=self._input.generation, items=list(self._outbox))
         await self._send(batch)
         self._outbox.clear()
+        self._undelivered.clear()  # every undelivered decision was in the outbox
+        statuses = [item.status for item in batch.items if isinstance(item, SessionItem)]
+        self._delivered_status = statuses[-1] if statuses else self._delivered_status
         self.progress.batches += 1

@@ -3,7 +3,10 @@
 The consumer itself (:class:`~jobgov.temporal.activities.consumer.EventStreamConsumer`)
 knows nothing of Temporal; this module injects what it needs: a ``send`` that
 signals the exact workflow run (retrying briefly while the server is away),
-the activity heartbeat, and the status a previous attempt last knew.
+the activity heartbeat (from 0.6 a heartbeat RPC of its own, awaited: it records
+automatic decisions, see :mod:`.records`), and what a previous attempt last
+knew. ``collect_stream`` reads, for a workflow about to close its run, what
+its streams recorded and have not delivered.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Final
 
 import httpx
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.workflowservice.v1 import RecordActivityTaskHeartbeatRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,8 +34,9 @@ from jobgov.temporal.activities.consumer import (
     StreamSettings,
     WorkflowGone,
 )
+from jobgov.temporal.activities.records import read_records
 from jobgov.temporal.metrics import Metrics
-from jobgov.temporal.payloads import EventBatch, StreamInput
+from jobgov.temporal.payloads import CollectedRecords, EventBatch, StreamInput
 
 __all__ = ["StreamActivity"]
 
@@ -72,7 +79,15 @@ class StreamActivity:
             settings = replace(settings, heartbeat_every=min(settings.heartbeat_every, half))
 
         async def send(batch: EventBatch) -> None:
-            await self._signal(handle, batch)
+            try:
+                await self._signal(handle, batch)
+            except WorkflowGone:
+                if input.record_in_heartbeat:
+                    await self._hand_on(info.workflow_id or "", info.workflow_run_id or "", batch)
+                raise
+
+        async def record(details: dict[str, Any]) -> bool:
+            return await self._heartbeat(info, details)
 
         async def still_wanted() -> bool:
             """The job's run is still open (when Temporal cannot say, it is assumed so)."""
@@ -85,6 +100,7 @@ class StreamActivity:
         # run that ended in between is reported (see EventStreamConsumer._reconciled_status).
         previous = info.heartbeat_details[0] if info.heartbeat_details else None
         last_status = previous.get("status") if isinstance(previous, dict) else None
+        carried = read_records(previous)
         async with self._http() as http:
             consumer = EventStreamConsumer(
                 AgentClient(http, input.agent_url, auth=self._credentials.auth_for(input.agent_url)),
@@ -97,6 +113,8 @@ class StreamActivity:
                 last_status=last_status if isinstance(last_status, str) else None,
                 metrics=Metrics(activity.metric_meter()),
                 still_wanted=still_wanted,
+                record=record if input.record_in_heartbeat else None,
+                carried=carried,
             )
             try:
                 await consumer.run()
@@ -107,6 +125,73 @@ class StreamActivity:
                 # The run has closed (the job ended, or continued as new with a consumer of its
                 # own) and learned it from a heartbeat: the normal end of a stream, not a failure.
                 activity.logger.info("stream %s: the job's run has closed; stream stopped", input.session_id)
+
+    @activity.defn(name=names.ACTIVITY_COLLECT_STREAM)
+    async def collect_stream(self) -> CollectedRecords:
+        """The automatic decisions the calling workflow's streams recorded and have not delivered
+        (their last heartbeat's details): the workflow reads them before its run closes."""
+        info = activity.info()
+        if info.workflow_id is None:
+            raise ApplicationError("collect_stream must be started by a job workflow", non_retryable=True)
+        client = activity.client()
+        described = await client.get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id).describe()
+        items = []
+        for pending in described.raw_description.pending_activities:
+            if pending.activity_type.name != names.ACTIVITY_STREAM_EVENTS or not pending.heartbeat_details.payloads:
+                continue
+            try:
+                values = await client.data_converter.decode(pending.heartbeat_details.payloads)
+            except Exception as exc:  # noqa: BLE001 - unreadable details: their asks are decided again
+                activity.logger.error("stream activity %s: heartbeat details unreadable: %s", pending.activity_id, exc)
+                continue
+            items += read_records(values[0] if values else None)
+        return CollectedRecords(items=items)
+
+    async def _heartbeat(self, info: activity.Info, details: dict[str, Any]) -> bool:
+        """Record ``details`` as this attempt's heartbeat, and wait until the server has them.
+
+        ``False``: the workflow asked the activity to stop (a cancel, a pause, a reset). Raises
+        :class:`WorkflowGone` when the server no longer knows the attempt (its run has closed, or
+        the attempt timed out and another replaced it): nothing recorded may be applied then.
+        """
+        client = activity.client()
+        request = RecordActivityTaskHeartbeatRequest(
+            task_token=info.task_token, namespace=client.namespace, identity=client.identity,
+            details=Payloads(payloads=await client.data_converter.encode([details])),
+        )  # fmt: skip
+        delay = 0.2
+        for attempt in range(1, self._signal_attempts + 1):
+            try:
+                answer = await client.workflow_service.record_activity_task_heartbeat(
+                    request, timeout=timedelta(seconds=10))  # fmt: skip
+                return not (answer.cancel_requested or answer.activity_paused or answer.activity_reset)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    raise WorkflowGone(exc.message) from exc
+                if exc.status not in _TRANSIENT_RPC or attempt == self._signal_attempts:
+                    raise
+                activity.logger.warning("heartbeat failed (%s); retrying", exc.message)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _hand_on(workflow_id: str, run_id: str, batch: EventBatch) -> None:
+        """The run this stream served has closed: give the asks it still held to the job's newer
+        run (it continued as new), if there is one. They may be decisions already applied."""
+        asks = [item for item in batch.items if item.kind == "ask"]
+        if not asks:
+            return
+        client: Client = activity.client()
+        latest = client.get_workflow_handle(workflow_id)
+        try:
+            described = await latest.describe()
+            if described.status != WorkflowExecutionStatus.RUNNING or described.run_id == run_id:
+                return
+            await latest.signal(names.SIGNAL_JOB_EVENTS, EventBatch(generation=-1, items=asks))
+            activity.logger.info("handed %d asks on to the job's run %s", len(asks), described.run_id)
+        except RPCError as exc:
+            activity.logger.warning("could not hand %d asks on to the job's newer run: %s", len(asks), exc.message)
 
     async def _signal(self, handle: WorkflowHandle[Any, Any], batch: EventBatch) -> None:
         delay = 0.2

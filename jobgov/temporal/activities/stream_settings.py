@@ -30,6 +30,9 @@ class StreamSettings:
     coalesce: float = 0.5
     """Seconds usage updates may wait to travel with the next ask's record (one signal, not two
     a step); a status change or an ask for a person goes at once."""
+    deliver_every: float = 2.0
+    """Seconds automatic decisions recorded in heartbeats (and usage) may wait to be delivered
+    together (from 0.6: one signal and one workflow task for every decision of that time)."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 from jobgov import names
 from jobgov.temporal.payloads import (
     AbortInput,
+    CollectedRecords,
     CreateSessionInput,
     NotifyInput,
     PromptInput,
@@ -68,6 +69,20 @@ async def reply(input: ReplyInput, task_queue: str | None = None) -> None:
 async def abort(input: AbortInput, task_queue: str | None = None) -> None:
     """``jobgov.abort``."""
     await _agent_call(names.ACTIVITY_ABORT, input, task_queue)
+
+
+#: Reading the streams' records is one describe; a run about to close must not wait long for it.
+COLLECT_TIMEOUT = timedelta(seconds=10)
+COLLECT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
+
+
+async def collect_stream() -> CollectedRecords:
+    """``jobgov.collect_stream``: the decisions the job's streams recorded and did not deliver."""
+    result: CollectedRecords = await workflow.execute_activity(
+        names.ACTIVITY_COLLECT_STREAM, result_type=CollectedRecords,
+        start_to_close_timeout=COLLECT_TIMEOUT, retry_policy=COLLECT_RETRY,
+    )  # fmt: skip
+    return result
 
 
 async def notify(input: NotifyInput) -> None:

@@ -85,6 +85,7 @@ class JobWorkflow:
         self._connected = False
         self._heard = False  # the current stream generation has sent something: a worker runs it
         self._admission = False  # names.PATCH_0_4: set when the first stream starts
+        self._records = False  # names.PATCH_0_6: streams record automatic decisions in heartbeats
         self._dirty = True
         self._bounded_drain = False
         self._shown: tuple[str, int] | None = None  # the state and pending count last upserted
@@ -367,11 +368,13 @@ class JobWorkflow:
             budget=book.s.budget if budgets.can_hold(book.s.budget.limit) else None,
             decided=list(book.s.decided), generation=book.s.generation,
             decided_through=book.s.decided_through, counted_through=book.s.counted_through,
+            record_in_heartbeat=self._records,
         )
 
     def _start_stream(self) -> None:
         # Every 0.4 rule that matters once asks can arrive: the first stream of a run decides them.
         self._admission = self._book.release_0_4 = workflow.patched(names.PATCH_0_4)
+        self._records = workflow.patched(names.PATCH_0_6)
         self._heard = False
         if not self._admission:
             self._stream = calls.start_stream(self._stream_input())
@@ -423,12 +426,29 @@ class JobWorkflow:
         self._start_stream()
 
     async def _stop_stream(self) -> None:
+        """Before the run closes: collect what the stream recorded and has not delivered, then
+        cancel it (a record made after the collect is handed on by the stream, see .records)."""
         if self._stream is None:
             return
+        if self._records:
+            await self._collect()
         self._stream.cancel()
         with contextlib.suppress(ActivityError, asyncio.CancelledError):
             await self._stream
         self._stream = None
+
+    async def _collect(self) -> None:
+        try:
+            collected = await calls.collect_stream()
+        except ActivityError as exc:
+            message = (f"{names.ACTIVITY_COLLECT_STREAM} failed: {exc.cause or exc}; decisions the stream made "
+                       "in its last seconds may be missing from the audit trail")
+            workflow.logger.warning(message)
+            self._book.warn(message)
+            return
+        if collected.items:
+            self._effects += self._book.on_batch(EventBatch(generation=-1, items=collected.items), workflow.now())
+            self._dirty = True
 
     # ------------------------------------------------------------------ signals
 

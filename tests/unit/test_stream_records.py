@@ -1,0 +1,186 @@
+"""The consumer's automatic decisions recorded in heartbeats (0.6), against the FakeAgent.
+
+``record`` stands in for the heartbeat RPC: it keeps every details dict it is given and answers
+as the server would (go on, stop, or the run is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any, cast
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import ActivityEnvironment
+
+from jobgov import names
+from jobgov.domain.asks import Action, PermissionAsk, unjudgeable
+from jobgov.domain.items import AskItem, SessionItem
+from jobgov.temporal.activities.consumer import StreamSettings, WorkflowGone
+from jobgov.temporal.activities.records import read_records
+from jobgov.temporal.activities.stream import StreamActivity
+from jobgov.temporal.payloads import EventBatch
+from jobgov.testing import Scenario
+from tests.unit.test_stream import FAST, harness, http, until, worktree  # noqa: F401 - fixtures
+
+HELD = replace(FAST, deliver_every=3600.0)
+
+
+class Server:
+    """What the heartbeat RPC would do: keep the details; answer ``go`` (True), stop, or gone."""
+
+    def __init__(self, replies: list[Any]) -> None:
+        self.details: list[dict[str, Any]] = []
+        self.replies = replies  # the fake agent's, to see what was replied when a record came
+        self.answer: str = "go"
+        self.recorded_before_reply: dict[str, bool] = {}
+
+    def records(self, details: dict[str, Any]) -> list[str]:
+        return [r["ask"]["ask"]["id"] for r in details[names.HEARTBEAT_RECORDS]]
+
+    async def record(self, details: dict[str, Any]) -> bool:
+        for ask_id in self.records(details):
+            self.recorded_before_reply.setdefault(ask_id, all(r.request_id != ask_id for r in self.replies))
+        if self.answer == "gone" and self.records(details):
+            raise WorkflowGone("workflow execution already completed")
+        if self.answer == "stop" and self.records(details):
+            return False
+        self.details.append(details)
+        return True
+
+
+async def test_a_decision_is_recorded_then_replied_then_delivered_with_the_runs_end(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    async with harness(http, worktree, Scenario().bash("ls -la").bash("git status").bash("pwd").text("ok")) as h:
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record)
+        await h.api.prompt_async(sid, "go")
+        await until(lambda: "busy" in h.statuses() and h.statuses()[-1] == "idle")
+        asks = h.of(AskItem)
+        assert [a.auto.action for a in asks if a.auto] == [Action.AUTO_APPROVE] * 3
+        assert server.recorded_before_reply == {a.ask.ask.id: True for a in asks}
+        assert [r.reply for r in h.fake.replies] == ["once"] * 3
+        # Held an hour, the decisions went with the statuses that changed (the first busy, the idle):
+        # at most two deliveries for three decisions, the last one with the run's end.
+        batches = [b for b in h.batches if any(isinstance(i, AskItem) for i in b.items)]
+        assert len(batches) <= 2, [[i.kind for i in b.items] for b in batches]
+        last = batches[-1].items[-1]
+        assert isinstance(last, SessionItem) and last.status == "idle"
+        # Once delivered, the next heartbeat holds no record.
+        beats = len(server.details)
+        await until(lambda: len(server.details) > beats)
+        assert server.records(server.details[-1]) == []
+        assert not h.heartbeats  # the SDK's heartbeat is not used beside the records
+
+
+async def test_a_stop_answer_leaves_the_ask_unreplied_to_the_workflow(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    async with harness(http, worktree, Scenario().bash("ls -la").text("ok")) as h:
+        server = Server(h.fake.replies)
+        server.answer = "stop"  # the workflow cancelled this stream (new inputs), or its run closes
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record)
+        await h.api.prompt_async(sid, "go")
+        assert h.task is not None
+        await asyncio.wait_for(h.task, 10)  # the stream ends by itself, without an error
+        (ask,) = h.of(AskItem)
+        assert ask.auto is None and not ask.stale  # the workflow decides it
+        assert h.fake.replies == []
+        assert len(h.fake.pending) == 1
+
+
+async def test_a_closed_run_stops_the_stream_and_nothing_is_replied(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    async with harness(http, worktree, Scenario().bash("ls -la").text("ok")) as h:
+        server = Server(h.fake.replies)
+        server.answer = "gone"
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record)
+        await h.api.prompt_async(sid, "go")
+        assert h.task is not None
+        await asyncio.wait_for(h.task, 10)
+        assert h.fake.replies == [] and len(h.fake.pending) == 1  # the newer run's stream decides it
+
+
+async def test_decisions_a_previous_attempt_recorded_are_delivered_first(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    scenario = Scenario().bash("ls -la").bash("git status").text("ok")
+    async with harness(http, worktree, scenario, event_delay=0.1) as h:
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record)
+        await h.api.prompt_async(sid, "go")
+        await until(lambda: bool(h.fake.replies) and bool(server.details)
+                    and bool(server.records(server.details[-1])), what="a reply and its record")
+        await h.stop()  # the worker died: the decision is only in the heartbeat
+        carried = read_records(server.details[-1])
+        assert carried and not h.of(AskItem)
+        h.batches.clear()
+        await h.start(sid, HELD, record=server.record, carried=carried)
+        assert h.batches[0].items == carried  # before anything of the new connection
+        await until(lambda: h.statuses()[-1:] == ["idle"] and len(h.fake.replies) == 2, timeout=10)
+        replied = [r.request_id for r in h.fake.replies]
+        assert len(set(replied)) == 2  # each ask replied once: the new attempt found the first answered
+
+
+def test_read_records_never_raises() -> None:
+    assert read_records(None) == [] and read_records("x") == [] and read_records({}) == []
+    assert read_records({names.HEARTBEAT_RECORDS: "not a list"}) == []
+    assert read_records({names.HEARTBEAT_RECORDS: [{"kind": "ask"}, 3, None]}) == []
+
+
+@pytest.mark.parametrize("settings", [StreamSettings()])
+def test_decisions_wait_longer_than_usage(settings: StreamSettings) -> None:
+    assert settings.deliver_every >= settings.coalesce
+
+
+class _Handle:
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+
+    async def describe(self) -> Any:
+        return SimpleNamespace(status=self.client.status, run_id=self.client.run_id)
+
+    async def signal(self, name: str, batch: EventBatch) -> None:
+        self.client.signals.append((name, batch))
+
+
+class _Client:
+    """The part of a Temporal client ``_hand_on`` uses: the job's latest run, and its signals."""
+
+    def __init__(self, run_id: str, status: WorkflowExecutionStatus) -> None:
+        self.run_id, self.status = run_id, status
+        self.signals: list[tuple[str, EventBatch]] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> _Handle:
+        assert workflow_id == "jobgov/p/j"
+        return _Handle(self)
+
+
+def _batch() -> EventBatch:
+    ask = PermissionAsk(id="per_1", session_id="ses_1", permission="bash", patterns=["ls"])
+    decided = AskItem(ask=unjudgeable(ask, "/w", "test"), auto=None)
+    return EventBatch(generation=3, items=[SessionItem(status="busy"), decided])
+
+
+@pytest.mark.parametrize(("latest", "status", "handed"), [
+    ("run-2", WorkflowExecutionStatus.RUNNING, True),  # it continued as new: the newer run hears
+    ("run-1", WorkflowExecutionStatus.COMPLETED, False),  # it ended: nobody to tell
+    ("run-2", WorkflowExecutionStatus.TERMINATED, False),
+])
+async def test_a_closed_runs_asks_are_handed_on_to_its_newer_run(
+        latest: str, status: WorkflowExecutionStatus, handed: bool) -> None:
+    client = _Client(latest, status)
+    env = ActivityEnvironment(client=cast(Client, client))
+    await env.run(StreamActivity._hand_on, "jobgov/p/j", "run-1", _batch())
+    if not handed:
+        assert client.signals == []
+        return
+    ((name, batch),) = client.signals
+    assert name == names.SIGNAL_JOB_EVENTS
+    assert batch.generation == -1  # not the newer run's own stream generation
+    assert [item.kind for item in batch.items] == ["ask"]  # its statuses are the newer stream's to tell
