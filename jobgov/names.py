@@ -107,6 +107,9 @@ PATCH_0_6 = "jobgov-0.6-decisions-in-heartbeats"
 server, no history event, no workflow task) before it replies, and delivers it with the next batch,
 every ``StreamSettings.deliver_every`` seconds; before its run closes (continue-as-new, the job's
 end) the workflow collects what the stream recorded and has not delivered (``collect_stream``)."""
+PATCH_0_6_COMPLETED = "jobgov-0.6-completed-needs-no-collect"
+"""0.6: a job that completed does not collect its stream's records (the idle that completed it came
+with them); runs recorded before it collected at every end."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

@@ -48,6 +48,7 @@ def test_constants() -> None:
         "PATCH_0_3_START": "jobgov-0.3-bounded-start",
         "PATCH_0_4": "jobgov-0.4-admission",
         "PATCH_0_6": "jobgov-0.6-decisions-in-heartbeats",
+        "PATCH_0_6_COMPLETED": "jobgov-0.6-completed-needs-no-collect",
     }
 
 

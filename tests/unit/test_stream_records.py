@@ -22,6 +22,7 @@ from jobgov.domain.items import AskItem, SessionItem
 from jobgov.temporal.activities.consumer import StreamSettings, WorkflowGone
 from jobgov.temporal.activities.records import read_records
 from jobgov.temporal.activities.stream import StreamActivity
+from jobgov.temporal.activities.stream_settings import StreamInterrupted
 from jobgov.temporal.payloads import EventBatch
 from jobgov.testing import Scenario
 from tests.unit.test_stream import FAST, harness, http, until, worktree  # noqa: F401 - fixtures
@@ -48,6 +49,8 @@ class Server:
             raise WorkflowGone("workflow execution already completed")
         if self.answer == "stop" and self.records(details):
             return False
+        if self.answer == "paused" and self.records(details):
+            raise StreamInterrupted("paused from Temporal")
         self.details.append(details)
         return True
 
@@ -70,11 +73,11 @@ async def test_a_decision_is_recorded_then_replied_then_delivered_with_the_runs_
         assert len(batches) <= 2, [[i.kind for i in b.items] for b in batches]
         last = batches[-1].items[-1]
         assert isinstance(last, SessionItem) and last.status == "idle"
-        # Once delivered, the next heartbeat holds no record.
-        beats = len(server.details)
-        await until(lambda: len(server.details) > beats)
-        assert server.records(server.details[-1]) == []
-        assert not h.heartbeats  # the SDK's heartbeat is not used beside the records
+        # The SDK's periodic heartbeats carried the records too until they were delivered; then none.
+        assert any(server.records(beat) for beat in h.heartbeats)
+        beats = len(h.heartbeats)
+        await until(lambda: len(h.heartbeats) > beats)
+        assert server.records(h.heartbeats[-1]) == []
 
 
 async def test_a_stop_answer_leaves_the_ask_unreplied_to_the_workflow(
@@ -104,6 +107,20 @@ async def test_a_closed_run_stops_the_stream_and_nothing_is_replied(
         assert h.task is not None
         await asyncio.wait_for(h.task, 10)
         assert h.fake.replies == [] and len(h.fake.pending) == 1  # the newer run's stream decides it
+
+
+async def test_a_paused_activity_fails_its_attempt_without_replying(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    async with harness(http, worktree, Scenario().bash("ls -la").text("ok"), event_delay=0.1) as h:
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record)
+        await h.api.prompt_async(sid, "go")
+        server.answer = "paused"  # the record of the ask hears it
+        assert h.task is not None
+        with pytest.raises(StreamInterrupted, match="paused"):
+            await asyncio.wait_for(h.task, 10)
+        assert h.fake.replies == [] and len(h.fake.pending) == 1  # the next attempt decides it
 
 
 async def test_decisions_a_previous_attempt_recorded_are_delivered_first(

@@ -188,24 +188,27 @@ class EventStreamConsumer:
 
     async def _beat(self) -> None:
         while True:
-            if self._record is None:
-                self._heartbeat(asdict(self.progress))
-            else:
-                try:
-                    if not await self._record_now():
-                        self._request_stop(_CANCELLED)
-                except WorkflowGone:
-                    self._request_stop("the job's run has closed")
-                except Exception as exc:  # noqa: BLE001 - a missed beat is retried; Temporal times out a dead one
-                    self._log.warning("stream %s: heartbeat failed: %s", self._input.session_id, exc)
+            self._heartbeat(self._details())
             await asyncio.sleep(self._settings.heartbeat_every)
 
+    def _details(self) -> dict[str, Any]:
+        if self._record is None:
+            return asdict(self.progress)
+        return heartbeat_details(self.progress, self._undelivered)
+
     async def _record_now(self) -> bool:
-        """One heartbeat with the current details. One at a time, each with the details of its own
-        moment: a beat that left earlier must never land later and drop a newer record."""
+        """One heartbeat RPC with the current details, awaited. One at a time, each with the details
+        of its own moment: a record that left earlier must never land later and drop a newer one.
+
+        The periodic beats stay the SDK's (its core sends them, and cancels a stream whose attempt
+        the server no longer knows); they carry the same details, so the newest records are in
+        every heartbeat. Beats of our own, awaited on a busy event loop, timed streams out at
+        1,000 jobs (``make bench``)."""
         assert self._record is not None
         async with self._recording:
-            return await self._record(heartbeat_details(self.progress, self._undelivered))
+            details = self._details()
+            self._heartbeat(details)  # the SDK's own heartbeats carry the newest details too
+            return await self._record(details)
 
     def _request_stop(self, why: str) -> None:
         """Stop at the next event boundary (never between an ask's record and its reply)."""

@@ -35,6 +35,7 @@ from jobgov.temporal.activities.consumer import (
     WorkflowGone,
 )
 from jobgov.temporal.activities.records import read_records
+from jobgov.temporal.activities.stream_settings import StreamInterrupted
 from jobgov.temporal.metrics import Metrics
 from jobgov.temporal.payloads import CollectedRecords, EventBatch, StreamInput
 
@@ -118,6 +119,8 @@ class StreamActivity:
             )
             try:
                 await consumer.run()
+            except StreamInterrupted as exc:
+                raise ApplicationError(str(exc), type="StreamInterrupted") from exc
             except asyncio.CancelledError:
                 details = activity.cancellation_details()
                 if details is None or not details.not_found:
@@ -150,9 +153,10 @@ class StreamActivity:
     async def _heartbeat(self, info: activity.Info, details: dict[str, Any]) -> bool:
         """Record ``details`` as this attempt's heartbeat, and wait until the server has them.
 
-        ``False``: the workflow asked the activity to stop (a cancel, a pause, a reset). Raises
-        :class:`WorkflowGone` when the server no longer knows the attempt (its run has closed, or
-        the attempt timed out and another replaced it): nothing recorded may be applied then.
+        ``False``: the workflow cancelled the activity. Raises :class:`WorkflowGone` when the server
+        no longer knows the attempt (its run has closed, or the attempt timed out and another
+        replaced it): nothing recorded may be applied then; :class:`StreamInterrupted` when the
+        activity was paused or reset (the attempt fails, and is retried once unpaused).
         """
         client = activity.client()
         request = RecordActivityTaskHeartbeatRequest(
@@ -164,7 +168,12 @@ class StreamActivity:
             try:
                 answer = await client.workflow_service.record_activity_task_heartbeat(
                     request, timeout=timedelta(seconds=10))  # fmt: skip
-                return not (answer.cancel_requested or answer.activity_paused or answer.activity_reset)
+                if answer.cancel_requested:
+                    return False
+                if answer.activity_paused or answer.activity_reset:
+                    raise StreamInterrupted("the stream activity was paused or reset from Temporal; its next "
+                                            "attempt resumes the stream")
+                return True
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     raise WorkflowGone(exc.message) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["StreamProgress", "StreamSettings", "WorkflowGone"]
+__all__ = ["StreamInterrupted", "StreamProgress", "StreamSettings", "WorkflowGone"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,9 @@ class StreamProgress:
 
 class WorkflowGone(Exception):
     """``send`` found the workflow closed or missing: nobody is listening, stop consuming."""
+
+
+class StreamInterrupted(Exception):
+    """``record`` learned that this attempt must end with an error (the activity was paused or
+    reset from Temporal): the consumer delivers what it holds, then raises it; Temporal retries
+    the attempt (once unpaused)."""

@@ -427,10 +427,14 @@ class JobWorkflow:
 
     async def _stop_stream(self) -> None:
         """Before the run closes: collect what the stream recorded and has not delivered, then
-        cancel it (a record made after the collect is handed on by the stream, see .records)."""
+        cancel it (a record made after the collect is handed on by the stream, see .records).
+
+        A job that completed needs no collect: the idle that completed it was delivered with
+        every decision recorded before it, in order."""
         if self._stream is None:
             return
-        if self._records:
+        if self._records and not (self._book.s.state is JobState.COMPLETED
+                                  and workflow.patched(names.PATCH_0_6_COMPLETED)):
             await self._collect()
         self._stream.cancel()
         with contextlib.suppress(ActivityError, asyncio.CancelledError):
