@@ -18,8 +18,8 @@ from temporalio.testing import ActivityEnvironment
 
 from jobgov import names
 from jobgov.domain.asks import Action, PermissionAsk, unjudgeable
-from jobgov.domain.items import AskItem, SessionItem
-from jobgov.temporal.activities.consumer import StreamSettings, WorkflowGone
+from jobgov.domain.items import AskItem, SessionItem, StepItem
+from jobgov.temporal.activities.consumer import MAX_BATCH, StreamSettings, WorkflowGone
 from jobgov.temporal.activities.records import read_records
 from jobgov.temporal.activities.stream import StreamActivity
 from jobgov.temporal.activities.stream_settings import StreamInterrupted
@@ -78,6 +78,19 @@ async def test_a_decision_is_recorded_then_replied_then_delivered_with_the_runs_
         beats = len(h.heartbeats)
         await until(lambda: len(h.heartbeats) > beats)
         assert server.records(h.heartbeats[-1]) == []
+
+
+async def test_a_batch_is_sent_once_it_holds_max_batch_items(http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    # Steps that ask nothing: only their usage, which waits for the next delivery (an hour here).
+    async with harness(http, worktree, Scenario.synthetic(600, ask=None), event_delay=0.001) as h:
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record)
+        await h.api.prompt_async(sid, "go")
+        await until(lambda: h.statuses()[-1:] == ["idle"] and len(h.of(StepItem)) == 601, timeout=30)
+        sizes = [len(b.items) for b in h.batches]
+        assert len([n for n in sizes if n >= MAX_BATCH]) >= 1, sizes  # sent for its size, not held an hour
+        assert max(sizes) < MAX_BATCH + 32, sizes  # at most one burst past the bound
 
 
 async def test_a_stop_answer_leaves_the_ask_unreplied_to_the_workflow(

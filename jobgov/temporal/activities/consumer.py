@@ -69,7 +69,7 @@ class _Resync(Exception):
 
 
 class _Stopped(Exception):
-    """The workflow asked this stream to stop (a heartbeat's answer): deliver what is held, end."""
+    """The workflow cancelled this stream (a decision's heartbeat said so): deliver what is held, end."""
 
 
 class _Ended:
@@ -82,10 +82,12 @@ _CONNECTED: Final = object()
 _FLUSH_DUE: Final = object()
 #: The agent was heard from again after it was reported unreachable (any frame, heartbeats too).
 _HEARD: Final = object()
-#: A heartbeat's answer asked the stream to stop.
+#: A decision's heartbeat was answered "cancelled": stop at the next event boundary.
 _STOP: Final = object()
 _CANCELLED: Final = "the workflow cancelled it (new inputs for a new stream, or its run is closing)"
 _Queued = Event | _Ended | object
+#: Items one batch holds at most before it is sent (a step is about half a kilobyte).
+MAX_BATCH: Final = 256
 
 
 class EventStreamConsumer:
@@ -106,10 +108,10 @@ class EventStreamConsumer:
             run has closed (it ended, or continued as new), so the consumer stops quietly instead
             of warning about an agent that went away with its job. ``None``: always wanted.
         record: Records heartbeat details durably (awaited): then automatic decisions are recorded
-            by it before their reply and delivered with the next batch, and ``heartbeat`` is not
-            used. Answers ``False`` when the workflow asks this stream to stop; raises
-            :class:`WorkflowGone` when the run has closed. ``None``: decisions are delivered
-            (``send``) before their reply.
+            by it before their reply and delivered with the next batch (``heartbeat``, the periodic
+            beat, carries the same details). Answers ``False`` when the workflow has cancelled this
+            stream; raises :class:`WorkflowGone` when the run has closed. ``None``: decisions are
+            delivered (``send``) before their reply.
         carried: Decisions a previous attempt recorded and had not delivered: delivered first.
     """
 
@@ -152,7 +154,6 @@ class EventStreamConsumer:
         self._recording = asyncio.Lock()
         self._stop: str | None = None
         self._delivered_status: str | None = None  # of the last session item delivered
-        self._stopping = asyncio.Event()
         self._queue: asyncio.Queue[_Queued] | None = None
         self._carry: _Ended | None = None
         self._flush_at: float | None = None
@@ -214,7 +215,6 @@ class EventStreamConsumer:
         """Stop at the next event boundary (never between an ask's record and its reply)."""
         if self._stop is None:
             self._stop = why
-            self._stopping.set()
             if self._queue is not None:
                 self._queue.put_nowait(_STOP)
 
@@ -249,9 +249,7 @@ class EventStreamConsumer:
                 "stream %s: %s; reconnect %d in %.1fs",
                 self._input.session_id, reason, self.progress.reconnects, delay,
             )  # fmt: skip
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._stopping.wait()
+            await asyncio.sleep(delay)
             delay = min(delay * 2, self._settings.backoff_max)
 
     async def _connection(self) -> None:
@@ -368,6 +366,8 @@ class EventStreamConsumer:
         decides, an ask that is recorded by its delivery. Usage, replies, automatic decisions
         recorded in heartbeats and, then, a status the session already had (opencode repeats
         ``busy`` at every step) wait for the next delivery."""
+        if len(self._outbox) >= MAX_BATCH:
+            return True  # a signal stays far below Temporal's payload limit, whatever the agent's pace
         last = self._delivered_status
         for item in self._outbox:
             if isinstance(item, SessionItem):

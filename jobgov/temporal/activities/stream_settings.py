@@ -56,5 +56,5 @@ class WorkflowGone(Exception):
 
 class StreamInterrupted(Exception):
     """``record`` learned that this attempt must end with an error (the activity was paused or
-    reset from Temporal): the consumer delivers what it holds, then raises it; Temporal retries
-    the attempt (once unpaused)."""
+    reset from Temporal): the decision it was recording is not applied, and the attempt fails;
+    Temporal retries it (once unpaused), and the next attempt decides the ask again."""
