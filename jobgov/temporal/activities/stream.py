@@ -3,9 +3,9 @@
 The consumer itself (:class:`~jobgov.temporal.activities.consumer.EventStreamConsumer`)
 knows nothing of Temporal; this module injects what it needs: a ``send`` that
 signals the exact workflow run (retrying briefly while the server is away),
-the activity heartbeat (from 0.6 a heartbeat RPC of its own, awaited: it records
-automatic decisions, see :mod:`.records`), and what a previous attempt last
-knew. ``collect_stream`` reads, for a workflow about to close its run, what
+the activity heartbeat, from 0.6 a heartbeat RPC of its own that it awaits to
+record an automatic decision (see :mod:`.records`), and what a previous
+attempt last knew. ``collect_stream`` reads, for a workflow about to close its run, what
 its streams recorded and have not delivered.
 """
 
