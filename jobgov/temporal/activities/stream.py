@@ -12,11 +12,11 @@ its streams recorded and have not delivered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
 from temporalio import activity
@@ -40,6 +40,8 @@ from jobgov.temporal.metrics import Metrics
 from jobgov.temporal.payloads import CollectedRecords, EventBatch, StreamInput
 
 __all__ = ["StreamActivity"]
+
+_T = TypeVar("_T")
 
 #: Signal failures worth retrying in place (the server is busy or briefly away).
 _TRANSIENT_RPC: Final = frozenset(
@@ -163,26 +165,15 @@ class StreamActivity:
             task_token=info.task_token, namespace=client.namespace, identity=client.identity,
             details=Payloads(payloads=await client.data_converter.encode([details])),
         )  # fmt: skip
-        delay = 0.2
-        for attempt in range(1, self._signal_attempts + 1):
-            try:
-                answer = await client.workflow_service.record_activity_task_heartbeat(
-                    request, timeout=timedelta(seconds=10))  # fmt: skip
-                if answer.cancel_requested:
-                    return False
-                if answer.activity_paused or answer.activity_reset:
-                    raise StreamInterrupted("the stream activity was paused or reset from Temporal; its next "
-                                            "attempt resumes the stream")
-                return True
-            except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND:
-                    raise WorkflowGone(exc.message) from exc
-                if exc.status not in _TRANSIENT_RPC or attempt == self._signal_attempts:
-                    raise
-                activity.logger.warning("heartbeat failed (%s); retrying", exc.message)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
+        answer = await self._retried(
+            "heartbeat", lambda: client.workflow_service.record_activity_task_heartbeat(
+                request, timeout=timedelta(seconds=10)))  # fmt: skip
+        if answer.cancel_requested:
+            return False
+        if answer.activity_paused or answer.activity_reset:
+            raise StreamInterrupted("the stream activity was paused or reset from Temporal; its next "
+                                    "attempt resumes the stream")
+        return True
 
     @staticmethod
     async def _hand_on(workflow_id: str, run_id: str, batch: EventBatch) -> None:
@@ -203,16 +194,21 @@ class StreamActivity:
             activity.logger.warning("could not hand %d asks on to the job's newer run: %s", len(asks), exc.message)
 
     async def _signal(self, handle: WorkflowHandle[Any, Any], batch: EventBatch) -> None:
+        await self._retried(f"signal {names.SIGNAL_JOB_EVENTS}", lambda: handle.signal(names.SIGNAL_JOB_EVENTS, batch))
+
+    async def _retried(self, what: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """One RPC about this stream's run, tried again while the server is busy or briefly away;
+        NOT_FOUND (the run, or this attempt, is gone) raises :class:`WorkflowGone`."""
         delay = 0.2
         for attempt in range(1, self._signal_attempts + 1):
             try:
-                await handle.signal(names.SIGNAL_JOB_EVENTS, batch)
-                return
+                return await call()
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     raise WorkflowGone(exc.message) from exc
                 if exc.status not in _TRANSIENT_RPC or attempt == self._signal_attempts:
                     raise
-                activity.logger.warning("signal %s failed (%s); retrying", names.SIGNAL_JOB_EVENTS, exc.message)
+                activity.logger.warning("%s failed (%s); retrying", what, exc.message)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable: the last attempt returns or raises")
