@@ -36,6 +36,9 @@ from tests.integration.jobs import start_job
 #: Events a scripted bash step emits besides its ask (message and part updates, the step's finish).
 _EVENTS_PER_STEP = 10
 JOBS_PER_PLAN = 10
+#: Jobs started at once, as a team's scheduler would: one start after another took longer than a
+#: job of the 1,000 lives, so they never all ran together.
+STARTS_AT_ONCE = 50
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -113,6 +116,20 @@ async def _stream_restarts(client: Client, workflow_ids: list[str]) -> int:
     return restarts
 
 
+def _all_running(samples: list[tuple[float, float]], timings: list[list[tuple[float, float]]]) -> tuple[float, int, float]:
+    """Worker CPU seconds, asks replied and seconds while every job ran: from the last job's first
+    reply to the first job's last one (``0`` asks: no such moment)."""
+    firsts = [min(r for _, r in job) for job in timings if job]
+    lasts = [max(r for _, r in job) for job in timings if job]
+    if not firsts or len(firsts) < len(timings):
+        return 0.0, 0, 0.0
+    inside = [(t, c) for t, c in samples if max(firsts) <= t <= min(lasts)]
+    if len(inside) < 2:
+        return 0.0, 0, 0.0
+    (t0, c0), (t1, c1) = inside[0], inside[-1]
+    return c1 - c0, sum(1 for job in timings for _, r in job if t0 <= r <= t1), t1 - t0
+
+
 def _middle(samples: list[tuple[float, float]], timings: list[list[tuple[float, float]]]) -> tuple[float, int]:
     """Worker CPU seconds and asks replied over the middle half of the replies (from the 25th to
     the 75th percentile reply): mostly running jobs, less of the starts and ends around them."""
@@ -158,8 +175,14 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         started = time.perf_counter()
         # Plans of ten jobs, as teams run them (each plan is a workflow of its own).
         plans = [f"plan-{uuid.uuid4().hex[:8]}" for _ in range(0, jobs, JOBS_PER_PLAN)]
-        handles = [await start_job(env.client, task_queue, url, job=f"job-{n}", plan=plans[n // JOBS_PER_PLAN])
-                   for n, url in enumerate(urls)]
+        starting = asyncio.Semaphore(STARTS_AT_ONCE)
+
+        async def start(n: int, url: str) -> Any:
+            async with starting:
+                return await start_job(env.client, task_queue, url, job=f"job-{n}", plan=plans[n // JOBS_PER_PLAN])
+
+        handles = await asyncio.gather(*(start(n, url) for n, url in enumerate(urls)))
+        all_started = time.perf_counter() - started
         results = asyncio.gather(*(h.result() for h in handles))
         queued_peak = 0
         while not results.done():
@@ -189,18 +212,23 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     timings: list[list[tuple[float, float]]] = report["timings"]
     latencies = [(replied - asked) * 1000 for job in timings for asked, replied in job]
     steady_cpu, steady_asks = _middle(samples, timings)
+    full_cpu, full_asks, full_seconds = _all_running(samples, timings)
     completed = sum(1 for r in results.result() if r.status.state == "completed")
     p50, p99, sig99 = statistics.median(latencies), _p(latencies, 99), _p(signal_ms, 99)
     options = "defaults" if max_jobs is None else f"--max-jobs {max_jobs}"
     title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, one `jobgov worker` ({options})"
     figures = {
         "jobs, asks": f"{completed}/{jobs} jobs completed, {len(latencies)}/{report['asked']} asks replied "
-                      f"in {elapsed:.0f} s; {restarts} stream restarts; {len(warnings)} worker warnings",
+                      f"in {elapsed:.0f} s (all started in {all_started:.0f} s, {STARTS_AT_ONCE} at a time); "
+                      f"{restarts} stream restarts; {len(warnings)} worker warnings",
         "auto-decision latency (ask -> reply)": f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
         "bare signal RPC at 100/s (same run)": f"p50 {statistics.median(signal_ms):.1f} ms, p99 {sig99:.1f} ms; "
                                                f"auto p99 / signal p99 = {p99 / sig99:.2f}",
         "worker CPU per ask, middle half of the run": f"{steady_cpu / max(steady_asks, 1) * 1000:.2f} ms "
                                                       f"({steady_asks} asks)",
+        "worker CPU per ask, every job running": (
+            f"{full_cpu / full_asks * 1000:.2f} ms ({full_asks} asks in {full_seconds:.0f} s)" if full_asks else
+            "no moment had every job running"),
         "worker CPU per ask, whole run": f"{cpu / max(len(latencies), 1) * 1000:.2f} ms ({cpu:.1f} s CPU in "
                                          f"{elapsed:.0f} s, job starts and ends included)",
         "worker RSS": f"{rss0:.0f} MB idle, {peak:.0f} MB peak: {(peak - rss0) / jobs:.3f} MB per job",

@@ -110,6 +110,10 @@ end) the workflow collects what the stream recorded and has not delivered (``col
 PATCH_0_6_COMPLETED = "jobgov-0.6-completed-needs-no-collect"
 """0.6: a job that completed does not collect its stream's records (the idle that completed it came
 with them); runs recorded before it collected at every end."""
+PATCH_0_7 = "jobgov-0.7-usage-waits-without-a-plan-budget"
+"""0.7: the stream is told whether the job's plan has a budget (``StreamInput.plan_budget``); when
+it has none, a step's usage waits for the next delivery with the decisions instead of going within
+``StreamSettings.usage_every``: fewer signals and workflow tasks for the same steps."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

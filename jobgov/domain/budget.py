@@ -255,6 +255,16 @@ def apply(
     )
 
 
+def crossed(before: BudgetState | None, after: BudgetState | None) -> bool:
+    """``after`` reached a warning threshold or the limit that ``before`` had not."""
+    if after is None:
+        return False
+    if before is None:
+        return bool(after.warned_usd or after.warned_tokens or after.exceeded)
+    return (after.exceeded and not before.exceeded) or not (
+        set(after.warned_usd) <= set(before.warned_usd) and set(after.warned_tokens) <= set(before.warned_tokens))
+
+
 def raise_limit(state: BudgetState, add_usd: float | None = None, add_tokens: int | None = None) -> BudgetState:
     """Give a budget more room.
 

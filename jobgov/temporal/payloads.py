@@ -242,6 +242,10 @@ class StreamInput(Message):
     """From 0.6: record automatic decisions in the activity's heartbeat and deliver them in batches
     (the workflow collects the undelivered ones before its run closes); ``False``: deliver each by
     signal before replying (what workers and workflows before 0.6 do)."""
+    plan_budget: bool | None = None
+    """From 0.7: the job's plan has a budget of its own, which its workflow enforces on each step's
+    usage: usage is delivered within ``StreamSettings.usage_every``. ``False``: usage waits for the
+    next delivery like the decisions (``deliver_every``). ``None`` (runs before 0.7): as ``True``."""
 
 
 class CollectedRecords(Message):

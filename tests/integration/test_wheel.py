@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def test_the_installed_package_is_the_wheels_and_carries_its_assets(fresh: Path)
     assert probe.returncode == 0, probe.stderr
     where, version, plan_shipped, testing_imported = probe.stdout.split()
     assert where.startswith(str(fresh.parent)) and not where.startswith(str(REPO))
-    assert (version, plan_shipped, testing_imported) == ("0.6.0", "True", "False")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert (version, plan_shipped, testing_imported) == (project, "True", "False")
 
 
 def test_the_cli_runs_help_and_policy_check(fresh: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from jobgov.domain.budget import (
     BudgetOutcome,
     BudgetState,
     apply,
+    crossed,
     raise_limit,
 )
 
@@ -282,3 +283,14 @@ def test_plan_config_budget_loads() -> None:
     config = parse_plan_config("budget:\n  job: {usd: 2.5}\n  plan: {tokens: 1000000, on_exceed: notify}\n")
     assert config.budget.for_job("any") == BudgetLimit(usd=2.5)
     assert config.budget.plan == BudgetLimit(tokens=1_000_000, on_exceed="notify")
+
+
+def test_crossed_names_a_new_threshold_or_the_limit_only() -> None:
+    start = BudgetState(limit=BudgetLimit(tokens=1000))
+    under, _ = apply(start, 0, 400)
+    half, _ = apply(under, 0, 200)
+    still, _ = apply(half, 0, 100)
+    over, _ = apply(still, 0, 400)
+    assert not crossed(start, under) and crossed(under, half) and not crossed(half, still)
+    assert crossed(still, over) and not crossed(over, apply(over, 0, 10)[0])
+    assert crossed(None, half) and not crossed(None, under) and not crossed(half, None)

@@ -49,6 +49,7 @@ def test_constants() -> None:
         "PATCH_0_4": "jobgov-0.4-admission",
         "PATCH_0_6": "jobgov-0.6-decisions-in-heartbeats",
         "PATCH_0_6_COMPLETED": "jobgov-0.6-completed-needs-no-collect",
+        "PATCH_0_7": "jobgov-0.7-usage-waits-without-a-plan-budget",
     }
 
 

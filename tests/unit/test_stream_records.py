@@ -18,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from jobgov import names
 from jobgov.domain.asks import Action, PermissionAsk, unjudgeable
+from jobgov.domain.budget import BudgetLimit, BudgetState
 from jobgov.domain.items import AskItem, SessionItem, StepItem
 from jobgov.temporal.activities.consumer import MAX_BATCH, StreamSettings, WorkflowGone
 from jobgov.temporal.activities.records import read_records
@@ -81,11 +82,12 @@ async def test_a_decision_is_recorded_then_replied_then_delivered_with_the_runs_
 
 
 async def test_a_batch_is_sent_once_it_holds_max_batch_items(http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
-    # Steps that ask nothing: only their usage, which waits for the next delivery (an hour here).
+    # Steps that ask nothing: only their usage, which waits for the next delivery (an hour here:
+    # the plan has no budget).
     async with harness(http, worktree, Scenario.synthetic(600, ask=None), event_delay=0.001) as h:
         server = Server(h.fake.replies)
         sid = await h.session()
-        await h.start(sid, HELD, record=server.record)
+        await h.start(sid, HELD, record=server.record, plan_budget=False)
         await h.api.prompt_async(sid, "go")
         await until(lambda: h.statuses()[-1:] == ["idle"] and len(h.of(StepItem)) == 601, timeout=30)
         sizes = [len(b.items) for b in h.batches]
@@ -214,3 +216,41 @@ async def test_a_closed_runs_asks_are_handed_on_to_its_newer_run(
     assert name == names.SIGNAL_JOB_EVENTS
     assert batch.generation == -1  # not the newer run's own stream generation
     assert [item.kind for item in batch.items] == ["ask"]  # its statuses are the newer stream's to tell
+
+
+@pytest.mark.parametrize(("limit", "early"), [(2000, True), (100_000, False)])
+async def test_a_budget_threshold_crossed_is_delivered_at_once(
+        http: httpx.AsyncClient, worktree: str, limit: int, early: bool) -> None:  # noqa: F811
+    # Each step uses 1050 tokens. Held an hour, usage waits for the run's end, unless a step
+    # crosses a threshold of the job's budget (50 % of 2,000 at the first step): that goes now.
+    script = Scenario().text("Thinking.").text("More.").text("Done.")
+    async with harness(http, worktree, script, event_delay=0.02) as h:  # a step is not in the busy's burst
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, HELD, record=server.record, budget=BudgetState(limit=BudgetLimit(tokens=limit)),
+                      plan_budget=False)
+        await h.api.prompt_async(sid, "go")
+        await until(lambda: "busy" in h.statuses() and h.statuses()[-1] == "idle")
+        with_steps = [b for b in h.batches if any(isinstance(i, StepItem) for i in b.items)]
+        ended = [any(isinstance(i, SessionItem) and i.status == "idle" for i in b.items) for b in with_steps]
+        assert ended[0] is not early, [[i.kind for i in b.items] for b in h.batches]
+        assert sum(len([i for i in b.items if isinstance(i, StepItem)]) for b in with_steps) == 3
+
+
+@pytest.mark.parametrize("plan_budget", [True, None, False])
+async def test_usage_waits_for_the_next_delivery_unless_the_plan_has_a_budget(
+        http: httpx.AsyncClient, worktree: str, plan_budget: bool | None) -> None:  # noqa: F811
+    # A plan's budget is enforced by its workflow on every step's usage: usage goes within
+    # usage_every; without one (False) it waits, like the decisions; None: a run before 0.7.
+    script = Scenario().text("Thinking.").text("More.").text("Done.")
+    settings = replace(HELD, usage_every=0.01)
+    async with harness(http, worktree, script, event_delay=0.05) as h:
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, settings, record=server.record, plan_budget=plan_budget)
+        await h.api.prompt_async(sid, "go")
+        await until(lambda: "busy" in h.statuses() and h.statuses()[-1] == "idle")
+        with_steps = [b for b in h.batches if any(isinstance(i, StepItem) for i in b.items)]
+        ended = [any(isinstance(i, SessionItem) and i.status == "idle" for i in b.items) for b in with_steps]
+        assert ended[0] is (plan_budget is False), [[i.kind for i in b.items] for b in h.batches]
+        assert sum(len([i for i in b.items if isinstance(i, StepItem)]) for b in with_steps) == 3

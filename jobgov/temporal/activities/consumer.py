@@ -160,6 +160,7 @@ class EventStreamConsumer:
         self._last_frame = 0.0
         self._reach = Reachability(send, input, self._log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
         self._attempt_connected = False
+        self._budget_news = False  # the local budget crossed a threshold since the last delivery
 
     @property
     def budget(self) -> BudgetState | None:
@@ -289,9 +290,10 @@ class EventStreamConsumer:
                     await self._on_event(event)
                 if self._due_now():
                     await self._flush()
-                elif self._outbox and self._flush_at is None:
-                    wait = self._settings.coalesce if self._record is None else self._settings.deliver_every
-                    self._flush_at = asyncio.get_running_loop().time() + wait
+                elif self._outbox:
+                    due = asyncio.get_running_loop().time() + self._may_wait()
+                    if self._flush_at is None or due < self._flush_at:
+                        self._flush_at = due
         finally:
             self._queue = None
             self.progress.connected = False
@@ -365,9 +367,12 @@ class EventStreamConsumer:
         """The workflow must hear of something in the outbox now: a change of status, an ask it
         decides, an ask that is recorded by its delivery. Usage, replies, automatic decisions
         recorded in heartbeats and, then, a status the session already had (opencode repeats
-        ``busy`` at every step) wait for the next delivery."""
+        ``busy`` at every step) wait for the next delivery, unless the job's budget crossed one of
+        its thresholds (the workflow warns, notifies or pauses on it)."""
         if len(self._outbox) >= MAX_BATCH:
             return True  # a signal stays far below Temporal's payload limit, whatever the agent's pace
+        if self._budget_news and self._outbox:
+            return True  # the workflow warns, notifies or pauses on it
         last = self._delivered_status
         for item in self._outbox:
             if isinstance(item, SessionItem):
@@ -379,6 +384,14 @@ class EventStreamConsumer:
             elif isinstance(item, AskItem) and (item.auto is None or self._record is None):
                 return True
         return False
+
+    def _may_wait(self) -> float:
+        """Seconds the outbox may wait for its delivery."""
+        if self._record is None:
+            return self._settings.coalesce
+        if self._input.plan_budget is not False and any(isinstance(item, StepItem) for item in self._outbox):
+            return min(self._settings.usage_every, self._settings.deliver_every)  # the plan sums it
+        return self._settings.deliver_every
 
     def _drain(self, queue: asyncio.Queue[_Queued]) -> list[_Queued]:
         """Everything already queued (one burst), up to a connection marker."""
@@ -439,7 +452,10 @@ class EventStreamConsumer:
             base = self._input.budget
             extra_usd = max(spent_usd - base.spent_usd, Decimal(0))
             extra_tokens = max(spent_tokens - base.spent_tokens, 0)
+            before = self._budget
             self._budget, _ = budget.apply(base, extra_usd, extra_tokens)
+            if budget.crossed(before, self._budget):
+                self._budget_news = True  # a warning or the limit: the workflow acts on it now
 
     def _is_decided(self, ask_id: str) -> bool:
         return ask_id in self._decided or covered(ask_id, self._input.decided_through)
@@ -626,6 +642,7 @@ class EventStreamConsumer:
         await self._send(batch)
         self._outbox.clear()
         self._undelivered.clear()  # every undelivered decision was in the outbox
+        self._budget_news = False
         statuses = [item.status for item in batch.items if isinstance(item, SessionItem)]
         self._delivered_status = statuses[-1] if statuses else self._delivered_status
         self.progress.batches += 1

@@ -30,9 +30,17 @@ class StreamSettings:
     coalesce: float = 0.5
     """Seconds usage updates may wait to travel with the next ask's record (one signal, not two
     a step); a status change or an ask for a person goes at once."""
-    deliver_every: float = 2.0
+    usage_every: float = 2.0
+    """Seconds a step's usage may wait to be delivered when the job's plan has a budget (its
+    workflow sums every job's usage and enforces it on each step). A job's own budget needs no
+    delivery to hold its next ask (the stream holds it), and reaches the workflow at once when a
+    step crosses one of its thresholds."""
+    deliver_every: float = 10.0
     """Seconds automatic decisions recorded in heartbeats (and usage) may wait to be delivered
-    together (from 0.6: one signal and one workflow task for every decision of that time)."""
+    together (from 0.6: one signal and one workflow task for every decision of that time). A change
+    of status, an ask for a person and a budget threshold crossed go at once. Every delivery costs
+    the server a signal and a workflow task: at 2 s, 100 jobs asking once a second took p50 146 ms
+    and 11.2 ms of worker CPU an ask; at 10 s, 71 ms and 8.7 ms (``make bench``)."""
 
 
 @dataclass

@@ -86,6 +86,7 @@ class JobWorkflow:
         self._heard = False  # the current stream generation has sent something: a worker runs it
         self._admission = False  # names.PATCH_0_4: set when the first stream starts
         self._records = False  # names.PATCH_0_6: streams record automatic decisions in heartbeats
+        self._plan_budget_said = False  # names.PATCH_0_7: streams are told whether the plan has a budget
         self._dirty = True
         self._bounded_drain = False
         self._shown: tuple[str, int] | None = None  # the state and pending count last upserted
@@ -369,12 +370,14 @@ class JobWorkflow:
             decided=list(book.s.decided), generation=book.s.generation,
             decided_through=book.s.decided_through, counted_through=book.s.counted_through,
             record_in_heartbeat=self._records,
+            plan_budget=book.config.budget.plan is not None if self._plan_budget_said else None,
         )
 
     def _start_stream(self) -> None:
         # Every 0.4 rule that matters once asks can arrive: the first stream of a run decides them.
         self._admission = self._book.release_0_4 = workflow.patched(names.PATCH_0_4)
         self._records = workflow.patched(names.PATCH_0_6)
+        self._plan_budget_said = workflow.patched(names.PATCH_0_7)
         self._heard = False
         if not self._admission:
             self._stream = calls.start_stream(self._stream_input())
