@@ -21,9 +21,9 @@ from jobgov.domain.asks import Action, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetLimit, BudgetState
 from jobgov.domain.items import AskItem, SessionItem, StepItem
 from jobgov.temporal.activities.consumer import MAX_BATCH, StreamSettings, WorkflowGone
-from jobgov.temporal.activities.records import read_records
+from jobgov.temporal.activities.records import Undelivered, read_records
 from jobgov.temporal.activities.stream import StreamActivity
-from jobgov.temporal.activities.stream_settings import StreamInterrupted
+from jobgov.temporal.activities.stream_settings import StreamInterrupted, StreamProgress
 from jobgov.temporal.payloads import EventBatch
 from jobgov.testing import Scenario
 from tests.unit.test_stream import FAST, harness, http, until, worktree  # noqa: F401 - fixtures
@@ -254,3 +254,18 @@ async def test_usage_waits_for_the_next_delivery_unless_the_plan_has_a_budget(
         ended = [any(isinstance(i, SessionItem) and i.status == "idle" for i in b.items) for b in with_steps]
         assert ended[0] is (plan_budget is False), [[i.kind for i in b.items] for b in h.batches]
         assert sum(len([i for i in b.items if isinstance(i, StepItem)]) for b in with_steps) == 3
+
+
+def test_undelivered_decisions_are_in_every_details_in_order_until_removed() -> None:
+    first, second = (AskItem(ask=unjudgeable(PermissionAsk(id=f"per_{n}", session_id="ses_1", permission="bash",
+                                                           patterns=["ls"]), "/w", "test")) for n in (1, 2))
+    held = Undelivered([first])
+    held.append(second)
+    progress = StreamProgress(generation=1)
+    assert read_records(held.details(progress)) == [first, second] and len(held) == 2
+    held.remove(first)
+    assert read_records(held.details(progress)) == [second]
+    with pytest.raises(ValueError):
+        held.remove(first)
+    held.clear()
+    assert held.details(progress)[names.HEARTBEAT_RECORDS] == [] and held.details(progress)["generation"] == 1

@@ -54,7 +54,7 @@ from jobgov.policy.normalize import normalize
 from jobgov.temporal import metrics
 from jobgov.temporal.activities.errors import is_retryable_status, to_application_error
 from jobgov.temporal.activities.reachability import Reachability
-from jobgov.temporal.activities.records import MAX_UNDELIVERED, heartbeat_details
+from jobgov.temporal.activities.records import MAX_UNDELIVERED, Undelivered
 from jobgov.temporal.activities.stream_settings import StreamProgress, StreamSettings, WorkflowGone
 from jobgov.temporal.metrics import AGENT_UNREACHABLE, Metrics
 from jobgov.temporal.payloads import EventBatch, StreamInput
@@ -150,7 +150,7 @@ class EventStreamConsumer:
         self._tools = ToolNames()
         self._outbox: list[EventItem] = list(carried)
         self._record = record
-        self._undelivered: list[AskItem] = list(carried)  # recorded in heartbeats, not yet sent
+        self._undelivered = Undelivered(carried)  # recorded in heartbeats, not yet sent
         self._recording = asyncio.Lock()
         self._stop: str | None = None
         self._delivered_status: str | None = None  # of the last session item delivered
@@ -196,7 +196,7 @@ class EventStreamConsumer:
     def _details(self) -> dict[str, Any]:
         if self._record is None:
             return asdict(self.progress)
-        return heartbeat_details(self.progress, self._undelivered)
+        return self._undelivered.details(self.progress)
 
     async def _record_now(self) -> bool:
         """One heartbeat RPC with the current details, awaited. One at a time, each with the details

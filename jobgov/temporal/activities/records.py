@@ -29,7 +29,7 @@ from jobgov import names
 from jobgov.domain.items import AskItem
 from jobgov.temporal.activities.stream_settings import StreamProgress
 
-__all__ = ["MAX_UNDELIVERED", "heartbeat_details", "read_records"]
+__all__ = ["MAX_UNDELIVERED", "Undelivered", "read_records"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,9 +38,38 @@ _LOG = logging.getLogger(__name__)
 MAX_UNDELIVERED: Final = 32
 
 
-def heartbeat_details(progress: StreamProgress, undelivered: Sequence[AskItem]) -> dict[str, Any]:
-    """The details of one heartbeat: the progress, and the decisions recorded and not delivered."""
-    return {**asdict(progress), names.HEARTBEAT_RECORDS: [item.model_dump(mode="json") for item in undelivered]}
+class Undelivered:
+    """The decisions a stream recorded in heartbeats and has not delivered, in order.
+
+    Each is dumped to JSON once, when it is recorded: every heartbeat carries all of them, and
+    dumping them anew for each one cost 3 % of a loaded worker's CPU (``make bench``).
+    """
+
+    def __init__(self, items: Sequence[AskItem] = ()) -> None:
+        self._items: list[AskItem] = []
+        self._dumped: list[dict[str, Any]] = []
+        for item in items:
+            self.append(item)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def append(self, item: AskItem) -> None:
+        self._items.append(item)
+        self._dumped.append(item.model_dump(mode="json"))
+
+    def remove(self, item: AskItem) -> None:
+        """Forget ``item`` (``ValueError`` when it is not held)."""
+        index = self._items.index(item)
+        del self._items[index], self._dumped[index]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._dumped.clear()
+
+    def details(self, progress: StreamProgress) -> dict[str, Any]:
+        """The details of one heartbeat: the progress, and the decisions recorded and not delivered."""
+        return {**asdict(progress), names.HEARTBEAT_RECORDS: list(self._dumped)}
 
 
 def read_records(details: object) -> list[AskItem]:
