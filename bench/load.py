@@ -12,6 +12,7 @@ only; a stream restart is a stream activity whose last attempt was not its first
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import statistics
@@ -36,9 +37,10 @@ from tests.integration.jobs import start_job
 #: Events a scripted bash step emits besides its ask (message and part updates, the step's finish).
 _EVENTS_PER_STEP = 10
 JOBS_PER_PLAN = 10
-#: Jobs started at once, as a team's scheduler would: one start after another took longer than a
-#: job of the 1,000 lives, so they never all ran together.
-STARTS_AT_ONCE = 50
+#: Job starts in flight at once. 50 at once (2026-12-01, deliveries every 10 s) swamped the worker with 1,000 new jobs:
+#: some jobs' first activities waited over their 2-minute start bound and the jobs failed. One at a
+#: time, a start waits for the server's answer, which paces them at the rate the worker takes them.
+STARTS_AT_ONCE = 1
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -116,6 +118,13 @@ async def _stream_restarts(client: Client, workflow_ids: list[str]) -> int:
     return restarts
 
 
+def _reason(error: BaseException) -> str:
+    """The innermost cause of a job's failure, in one line."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {error}".split("\n")[0][:200]
+
+
 def _all_running(samples: list[tuple[float, float]], timings: list[list[tuple[float, float]]]) -> tuple[float, int, float]:
     """Worker CPU seconds, asks replied and seconds while every job ran: from the last job's first
     reply to the first job's last one (``0`` asks: no such moment)."""
@@ -183,7 +192,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
 
         handles = await asyncio.gather(*(start(n, url) for n, url in enumerate(urls)))
         all_started = time.perf_counter() - started
-        results = asyncio.gather(*(h.result() for h in handles))
+        results = asyncio.gather(*(h.result() for h in handles), return_exceptions=True)  # a failed job is a figure
         queued_peak = 0
         while not results.done():
             peak = max(peak, _rss_mb(worker.pid))
@@ -213,7 +222,10 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     latencies = [(replied - asked) * 1000 for job in timings for asked, replied in job]
     steady_cpu, steady_asks = _middle(samples, timings)
     full_cpu, full_asks, full_seconds = _all_running(samples, timings)
-    completed = sum(1 for r in results.result() if r.status.state == "completed")
+    outcomes = results.result()
+    completed = sum(1 for r in outcomes if not isinstance(r, BaseException) and r.status.state == "completed")
+    failures = collections.Counter(_reason(r) for r in outcomes if isinstance(r, BaseException))
+    states = collections.Counter(str(r.status.state) for r in outcomes if not isinstance(r, BaseException))
     p50, p99, sig99 = statistics.median(latencies), _p(latencies, 99), _p(signal_ms, 99)
     options = "defaults" if max_jobs is None else f"--max-jobs {max_jobs}"
     title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, one `jobgov worker` ({options})"
@@ -233,6 +245,10 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
                                          f"{elapsed:.0f} s, job starts and ends included)",
         "worker RSS": f"{rss0:.0f} MB idle, {peak:.0f} MB peak: {(peak - rss0) / jobs:.3f} MB per job",
     }
+    if set(states) - {"completed"}:
+        figures["jobs ended"] = ", ".join(f"{count} {state}" for state, count in states.most_common())
+    for reason, count in failures.most_common(3):
+        figures[f"jobs failed ({count})"] = reason
     if max_jobs is not None:
         figures["jobs beyond --max-jobs"] = (f"{max(jobs - max_jobs, 0)}; at most {queued_peak} shown `queued` at "
                                              "once (JobGovState, sampled every 0.5 s)")
