@@ -15,6 +15,7 @@ import asyncio
 import collections
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -119,10 +120,12 @@ async def _stream_restarts(client: Client, workflow_ids: list[str]) -> int:
 
 
 def _reason(error: BaseException) -> str:
-    """The innermost cause of a job's failure, in one line."""
+    """The innermost cause of a job's failure, in one line, its agent's URL left out (so that
+    jobs failing alike count as one reason)."""
     while error.__cause__ is not None:
         error = error.__cause__
-    return f"{type(error).__name__}: {error}".split("\n")[0][:200]
+    text = re.sub(r"https?://\S+", "<agent>", f"{type(error).__name__}: {error}")
+    return text.split("\n")[0][:200]
 
 
 def _all_running(samples: list[tuple[float, float]], timings: list[list[tuple[float, float]]]) -> tuple[float, int, float]:
@@ -247,8 +250,9 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     }
     if set(states) - {"completed"}:
         figures["jobs ended"] = ", ".join(f"{count} {state}" for state, count in states.most_common())
-    for reason, count in failures.most_common(3):
-        figures[f"jobs failed ({count})"] = reason
+    if failures:
+        figures["jobs failed"] = f"{sum(failures.values())}: " + "; ".join(
+            f"{count} x {reason}" for reason, count in failures.most_common(3))
     if max_jobs is not None:
         figures["jobs beyond --max-jobs"] = (f"{max(jobs - max_jobs, 0)}; at most {queued_peak} shown `queued` at "
                                              "once (JobGovState, sampled every 0.5 s)")

@@ -218,6 +218,13 @@ async def test_a_closed_runs_asks_are_handed_on_to_its_newer_run(
     assert [item.kind for item in batch.items] == ["ask"]  # its statuses are the newer stream's to tell
 
 
+def _step_batches(batches: list[EventBatch]) -> tuple[list[bool], int]:
+    """Of each batch that carried usage, whether it also carried the run's end; and the steps."""
+    with_steps = [b for b in batches if any(isinstance(i, StepItem) for i in b.items)]
+    ended = [any(isinstance(i, SessionItem) and i.status == "idle" for i in b.items) for b in with_steps]
+    return ended, sum(1 for b in with_steps for i in b.items if isinstance(i, StepItem))
+
+
 @pytest.mark.parametrize(("limit", "early"), [(2000, True), (100_000, False)])
 async def test_a_budget_threshold_crossed_is_delivered_at_once(
         http: httpx.AsyncClient, worktree: str, limit: int, early: bool) -> None:  # noqa: F811
@@ -231,10 +238,9 @@ async def test_a_budget_threshold_crossed_is_delivered_at_once(
                       plan_budget=False)
         await h.api.prompt_async(sid, "go")
         await until(lambda: "busy" in h.statuses() and h.statuses()[-1] == "idle")
-        with_steps = [b for b in h.batches if any(isinstance(i, StepItem) for i in b.items)]
-        ended = [any(isinstance(i, SessionItem) and i.status == "idle" for i in b.items) for b in with_steps]
+        ended, steps = _step_batches(h.batches)
         assert ended[0] is not early, [[i.kind for i in b.items] for b in h.batches]
-        assert sum(len([i for i in b.items if isinstance(i, StepItem)]) for b in with_steps) == 3
+        assert steps == 3
 
 
 @pytest.mark.parametrize("plan_budget", [True, None, False])
@@ -250,10 +256,9 @@ async def test_usage_waits_for_the_next_delivery_unless_the_plan_has_a_budget(
         await h.start(sid, settings, record=server.record, plan_budget=plan_budget)
         await h.api.prompt_async(sid, "go")
         await until(lambda: "busy" in h.statuses() and h.statuses()[-1] == "idle")
-        with_steps = [b for b in h.batches if any(isinstance(i, StepItem) for i in b.items)]
-        ended = [any(isinstance(i, SessionItem) and i.status == "idle" for i in b.items) for b in with_steps]
+        ended, steps = _step_batches(h.batches)
         assert ended[0] is (plan_budget is False), [[i.kind for i in b.items] for b in h.batches]
-        assert sum(len([i for i in b.items if isinstance(i, StepItem)]) for b in with_steps) == 3
+        assert steps == 3
 
 
 def test_undelivered_decisions_are_in_every_details_in_order_until_removed() -> None:
