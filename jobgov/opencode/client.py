@@ -29,6 +29,7 @@ from httpx_sse import aconnect_sse
 
 from jobgov.opencode import jsonsafe
 from jobgov.opencode.events import PROBLEM_KEY, Event
+from jobgov.opencode.transport import AiohttpTransport
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -65,7 +66,8 @@ CALL_POOL = 100
 
 
 def new_http_client(pool: int | None = CALL_POOL, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` suited to :class:`AgentClient`: no retries, no redirects.
+    """An ``httpx.AsyncClient`` suited to :class:`AgentClient`: no retries, no redirects, HTTP/1.1
+    over ``aiohttp`` (:class:`~jobgov.opencode.transport.AiohttpTransport`).
 
     Args:
         pool: The most connections it opens at once (``None``: no limit).
@@ -76,8 +78,8 @@ def new_http_client(pool: int | None = CALL_POOL, verify: ssl.SSLContext | bool 
     """
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool or CALL_POOL, 20))
     return httpx.AsyncClient(
-        # retries=0 is httpx's default; spelled out because Temporal must own retries.
-        transport=httpx.AsyncHTTPTransport(retries=0, limits=limits, verify=verify),
+        # No retries of its own (Temporal owns retries), over aiohttp (see jobgov.opencode.transport).
+        transport=AiohttpTransport(limits, verify),
         timeout=DEFAULT_TIMEOUT,
         follow_redirects=False,
     )

@@ -19,6 +19,7 @@ from jobgov.opencode.client import (
     new_http_client,
     parse_retry_after,
 )
+from jobgov.opencode.transport import AiohttpTransport
 from jobgov.temporal.activities.errors import (
     ERROR_AGENT_HTTP,
     ERROR_AGENT_REJECTED,
@@ -192,10 +193,10 @@ async def test_connection_errors_are_unreachable() -> None:
         await agent.health()
 
 
-def test_new_http_client_has_no_retries_and_no_redirects() -> None:
+def test_new_http_client_follows_no_redirects_over_the_aiohttp_transport() -> None:
     http = new_http_client()
     assert http.follow_redirects is False
-    assert http._transport._pool._retries == 0  # type: ignore[attr-defined]
+    assert isinstance(http._transport, AiohttpTransport)  # type: ignore[attr-defined]  # no retries: test_transport
 
 
 # ---------------------------------------------------------------------------- the event stream

@@ -1,0 +1,166 @@
+"""The agent client's aiohttp transport against raw sockets on 127.0.0.1.
+
+Each server here is a few lines of asyncio writing exact bytes, so a test controls what the wire
+carries: a path as sent, a connection dropped mid-stream, a reply that never comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from jobgov.opencode.client import AgentClient, AgentUnreachable, new_http_client
+
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def server(serve: Serve) -> AsyncIterator[str]:
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
+    """The request line and the headers (lower-cased names) of the next request."""
+    line = (await reader.readline()).decode().rstrip("\r\n")
+    headers: dict[str, str] = {}
+    while (header := (await reader.readline()).decode().rstrip("\r\n")) != "":
+        name, _, value = header.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return line, headers
+
+
+def reply(status: str, body: bytes, content_type: str = "application/json", extra: str = "") -> bytes:
+    head = f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
+    return head.encode() + body
+
+
+async def test_a_request_goes_as_sent_and_its_answer_comes_back_whole() -> None:
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):  # two requests on one kept-alive connection
+            line, headers = await read_head(reader)
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            seen.append((line, headers, body))
+            writer.write(reply("200 OK", b'{"ok": true}', extra="x-agent: one\r\nx-agent: two\r\n"))
+            await writer.drain()
+        writer.close()
+
+    async with server(serve) as url, new_http_client() as http:
+        first = await http.post(f"{url}/permission/per%2F1/reply", json={"reply": "once"}, auth=("opencode", "pw"))
+        second = await http.get(f"{url}/session/status", params={"directory": "/srv/a b"})
+    assert (first.status_code, first.json(), first.headers.get_list("x-agent")) == (200, {"ok": True}, ["one", "two"])
+    assert second.json() == {"ok": True}
+    (line1, headers1, body1), (line2, _, body2) = seen
+    assert line1 == "POST /permission/per%2F1/reply HTTP/1.1"  # a quoted id is not re-quoted or unquoted
+    assert json.loads(body1) == {"reply": "once"} and headers1["content-type"] == "application/json"
+    assert headers1["authorization"].startswith("Basic ") and headers1["content-length"] == str(len(body1))
+    assert line2 == "GET /session/status?directory=%2Fsrv%2Fa+b HTTP/1.1" and body2 == b""
+
+
+async def test_a_redirect_is_returned_not_followed() -> None:
+    requests: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line, _ = await read_head(reader)
+        requests.append(line)
+        writer.write(reply("302 Found", b"", extra="location: http://127.0.0.1:1/elsewhere\r\n"))
+        await writer.drain()
+        writer.close()
+
+    async with server(serve) as url, new_http_client() as http:
+        response = await http.get(f"{url}/global/health")
+    assert response.status_code == 302 and requests == ["GET /global/health HTTP/1.1"]
+
+
+async def test_a_refused_connection_is_a_connect_error_naming_the_cause() -> None:
+    with socket.socket() as held:  # a port nobody listens on
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+    async with new_http_client() as http:
+        agent = AgentClient(http, f"http://127.0.0.1:{port}")
+        with pytest.raises(AgentUnreachable, match=r"ConnectError: .*127\.0\.0\.1") as caught:
+            await agent.health()
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+async def test_a_connection_closed_without_an_answer_is_not_retried() -> None:
+    requests = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        await read_head(reader)
+        requests += 1
+        writer.close()  # no answer at all
+
+    async with server(serve) as url, new_http_client() as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post(f"{url}/permission/per_1/reply", json={"reply": "once"})
+    assert requests == 1  # Temporal owns retries: the transport never sends a request twice
+
+
+async def test_a_read_that_outlasts_its_timeout_is_a_read_timeout() -> None:
+    answered = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        await answered.wait()  # never set while the client waits
+        writer.close()
+
+    async with server(serve) as url, new_http_client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(f"{url}/global/health", timeout=httpx.Timeout(5.0, read=0.05))
+        answered.set()
+
+
+async def test_a_stream_yields_each_frame_as_it_comes_and_a_drop_is_unreachable() -> None:
+    frame_read = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        frame = b'data: {"id": "evt_1", "type": "server.connected", "properties": {}}\n\n'
+        writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+        await writer.drain()
+        await frame_read.wait()  # the client has the frame while the response is still open
+        writer.transport.abort()  # the agent goes away mid-stream
+
+    seen: list[str] = []
+    async with server(serve) as url, new_http_client() as http:
+        agent = AgentClient(http, url)
+        with pytest.raises(AgentUnreachable) as caught:
+            async for event in agent.events():
+                seen.append(event["type"])
+                frame_read.set()
+    assert seen == ["server.connected"]
+    assert isinstance(caught.value.__cause__, httpx.TransportError), caught.value.__cause__
+
+
+async def test_a_stream_left_early_closes_its_connection() -> None:
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        frame = b'data: {"id": "evt_1", "type": "server.connected", "properties": {}}\n\n'
+        writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+        await writer.drain()
+        await reader.read()  # returns b"" once the client closes the connection
+        closed.set()
+
+    async with server(serve) as url, new_http_client() as http:
+        async with AgentClient(http, url).event_stream() as events:
+            assert (await anext(events))["type"] == "server.connected"
+        await asyncio.wait_for(closed.wait(), timeout=10)
