@@ -114,6 +114,11 @@ PATCH_0_7 = "jobgov-0.7-usage-waits-without-a-plan-budget"
 """0.7: the stream is told whether the job's plan has a budget (``StreamInput.plan_budget``); when
 it has none, a step's usage waits for the next delivery with the decisions instead of going within
 ``StreamSettings.usage_every``: fewer signals and workflow tasks for the same steps."""
+PATCH_0_8 = "jobgov-0.8-refreshes-ride-on-deliveries"
+"""0.8: a job whose plan has no budget reports its spending to the plan at most every
+``PLAN_REFRESH_EVERY`` (30 s; a change of state still at once); a refresh held back is done by the
+next workflow task after it is due, and its timer, later by one refresh interval, only fires for a
+job that went quiet (each firing was a workflow task, and each report an activity and two)."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -360,6 +361,34 @@ async def test_the_plan_hears_every_change_of_a_jobs_state(dev_env: WorkflowEnvi
             assert asyncio.get_running_loop().time() < deadline, states[-5:]
             await asyncio.sleep(0.1)
         await plan.terminate("test over")
+
+
+async def test_a_working_jobs_refreshes_ride_on_its_deliveries(dev_env: WorkflowEnvironment, worker: Worker) -> None:
+    """A job at work (a step a second for 12 s, its plan without a budget) reports to its plan when
+    its state changes, not every few seconds, and no refresh timer fires: its deliveries do the
+    refreshes. The plan still ends with the job's exact totals (release 0.8)."""
+    scenario = Scenario()
+    for i in range(12):
+        scenario.bash(f"ls {i}")
+    async with FakeAgent(scenario.text("Done."), event_delay=0.1) as agent:
+        handle = await start_job(dev_env.client, worker.task_queue, agent.base_url)
+        result = (await handle.result()).status
+    assert result.state == "completed" and len(agent.replies) == 12
+    plan = dev_env.client.get_workflow_handle(names.plan_workflow_id(result.plan))
+    reported = {j.job: j for j in (await plan_status(plan)).jobs}["job"]
+    assert result.tokens["total"] > 0
+    assert (reported.state.value, reported.tokens, float(reported.cost_usd)) == (
+        "completed", result.tokens["total"], result.cost_usd)
+    await plan.terminate("test over")
+    events = (await handle.fetch_history()).events
+    started = next(e.event_time.ToDatetime() for e in events
+                   if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
+    ended = events[-1].event_time.ToDatetime()
+    assert (ended - started).total_seconds() > 10  # long enough for two 0.7 refreshes
+    reports = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+               and e.activity_task_scheduled_event_attributes.activity_type.name == names.ACTIVITY_REPORT_TO_PLAN]
+    assert len(reports) <= 3, len(reports)  # starting or running, completed; 0.7 added one each 5 s
+    assert not [e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
 
 
 async def test_a_lost_agent_shows_in_status_and_is_notified(dev_env: WorkflowEnvironment, worker: Worker) -> None:

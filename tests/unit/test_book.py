@@ -38,6 +38,7 @@ from jobgov.temporal.workflows.effects import (
     ReportToPlan,
     RestartStream,
 )
+from jobgov.temporal.workflows.support import refresh_wake
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -485,3 +486,9 @@ def test_an_owners_end_does_not_wait_forever_for_the_idle() -> None:
     assert b.expire(T0 + timedelta(seconds=14)) == [] and not b.finished
     b.expire(T0 + timedelta(seconds=15))
     assert (b.s.state, b.s.error) == (JobState.FAILED, "mission-control: the job failed")
+
+
+def test_the_refresh_timer_wakes_one_interval_after_the_earliest_refresh_due() -> None:
+    slack = timedelta(seconds=5)
+    assert refresh_wake([], slack) is None  # nothing held back: no timer
+    assert refresh_wake([T0 + timedelta(seconds=30), T0 + timedelta(seconds=5)], slack) == T0 + timedelta(seconds=10)

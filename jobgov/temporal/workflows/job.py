@@ -55,12 +55,17 @@ from jobgov.temporal.workflows.effects import (
     ReportToPlan,
     RestartStream,
 )
-from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
+from jobgov.temporal.workflows.support import continue_as_new_due, refresh_wake, reject_invalid
 
 #: From release 0.2 on (names.PATCH_0_2): what the UI and the plan see of a job's spending is
 #: refreshed at most this often, its state and pending asks at once. A search-attribute upsert and
 #: a plan report for every step cost 5 history events a step.
 REFRESH_EVERY = timedelta(seconds=5)
+#: From release 0.8 (names.PATCH_0_8): how often a job whose plan has no budget reports its spending
+#: to the plan (a change of state is reported at once; a plan with a budget hears of every step).
+#: Each report is an activity and two workflow tasks; at 1,000 jobs, one every 5 s was the largest
+#: part of a worker's CPU per ask.
+PLAN_REFRESH_EVERY = timedelta(seconds=30)
 #: From release 0.4 (names.PATCH_0_4): a job whose stream no worker has taken this long
 #: after it was started shows ``queued``. A worker with a free slot takes it in well under a second.
 QUEUE_AFTER = timedelta(seconds=10)
@@ -97,6 +102,8 @@ class JobWorkflow:
         self._owe_report = False
         self._continuing = False
         self._refresher: asyncio.Task[None] | None = None
+        self._refresh_at: datetime | None = None  # when the refresher wakes (names.PATCH_0_8)
+        self._ride = False  # names.PATCH_0_8: refreshes ride on other workflow tasks
         self._admitting: asyncio.Task[None] | None = None
         self._metrics: Metrics | None = None
         self._metric_state: str | None = None
@@ -107,6 +114,7 @@ class JobWorkflow:
     async def run(self, input: JobInput) -> JobResult:
         # Runs started before this release drained without checking (their histories replay so).
         self._bounded_drain = workflow.patched(names.PATCH_0_2)
+        self._ride = self._bounded_drain and workflow.patched(names.PATCH_0_8)
         try:
             return await self._govern(input)
         except asyncio.CancelledError:
@@ -239,6 +247,8 @@ class JobWorkflow:
             if self._dirty:
                 self._publish()
                 self._dirty = False
+            if self._ride:
+                self._rearm()  # what this task refreshed needs no timer
 
     def _note_state(self) -> None:
         """Count the job entering a state: called wherever the state may change (every handler and
@@ -312,9 +322,10 @@ class JobWorkflow:
     def _report_can_wait(self) -> bool:
         """The plan heard from this job a moment ago, in the same state, and has no budget for
         the spending to cross: it can wait. A plan budget is enforced on every step's report."""
+        every = PLAN_REFRESH_EVERY if self._ride else REFRESH_EVERY
         return (self._book.config.budget.plan is None
                 and self._reported == self._book.display_state().value and self._reported_at is not None
-                and workflow.now() - self._reported_at < REFRESH_EVERY)
+                and workflow.now() - self._reported_at < every)
 
     def _next_wake(self) -> datetime | None:
         """When the main loop must wake with nothing arriving: the next ask deadline."""
@@ -325,12 +336,39 @@ class JobWorkflow:
         self._note_state()
 
     def _owe(self) -> None:
-        """A refresh was held back: one timer (not one per wake-up of the loop) brings it later."""
-        if self._refresher is None or self._refresher.done():
-            self._refresher = asyncio.create_task(self._refresh_later())
+        """A refresh was held back: one timer (not one per wake-up of the loop) brings it later.
 
-    async def _refresh_later(self) -> None:
-        await workflow.sleep(REFRESH_EVERY)
+        From 0.8 the timer wakes one refresh interval after the earliest refresh is due: a job at
+        work has a workflow task (a delivery) in between, which does the refresh and cancels it."""
+        if not self._ride:
+            if self._refresher is None or self._refresher.done():
+                self._refresher = asyncio.create_task(self._refresh_later(REFRESH_EVERY))
+            return
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """0.8: the refresh timer wakes at :func:`refresh_wake` of what is held back now (moved when
+        a refresh was done meanwhile, cancelled when nothing is held back)."""
+        dues = []
+        if self._owe_show and self._shown_at is not None:
+            dues.append(self._shown_at + REFRESH_EVERY)
+        if self._owe_report and self._reported_at is not None:
+            dues.append(self._reported_at + PLAN_REFRESH_EVERY)
+        wake = refresh_wake(dues, REFRESH_EVERY)
+        running = self._refresher is not None and not self._refresher.done()
+        if running and wake == self._refresh_at:
+            return
+        if running:
+            assert self._refresher is not None
+            self._refresher.cancel()
+        self._refresher, self._refresh_at = None, wake
+        if wake is not None:
+            self._refresher = asyncio.create_task(
+                self._refresh_later(max(wake - workflow.now(), timedelta(seconds=1))))
+
+    async def _refresh_later(self, after: timedelta) -> None:
+        await workflow.sleep(after)
+        self._refresh_at = None
         if self._owe_report:
             self._effects.append(ReportToPlan())
         if self._owe_show:

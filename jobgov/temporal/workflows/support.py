@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -26,3 +27,12 @@ def continue_as_new_due(history_limit: int) -> bool:
     """The server suggests continuing as new, or the history is past ``history_limit`` events."""
     info = workflow.info()
     return info.is_continue_as_new_suggested() or info.get_current_history_length() > history_limit
+
+
+def refresh_wake(dues: list[datetime], slack: timedelta) -> datetime | None:
+    """When a job's refresh timer wakes for the refreshes held back until ``dues`` (none: no timer).
+
+    ``slack`` after the earliest is due: a job at work has a workflow task in between (a delivery),
+    which does the refresh and cancels the timer; only a job gone quiet needs the timer to fire.
+    """
+    return min(dues) + slack if dues else None
