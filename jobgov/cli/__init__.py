@@ -54,6 +54,9 @@ def worker(
     from jobgov.run import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: a line per reply, prompt and reconcile (at 100 jobs over
+    # 100 lines a second, and 3 % of the worker's CPU). Its warnings and errors still show.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(run_worker(address, namespace, agent_queue or task_queue, max_jobs=max_jobs,
                                metrics_bind=metrics_bind, agent_host=agent_queue is not None))

@@ -1,7 +1,8 @@
 """What ``jobgov worker`` logs about a job that ends normally and whose agent then goes away (as
 Mission Control stops a finished job's server): no warning. The stream, which hears of the job's
 end only from a heartbeat, checks the run before it would warn about the lost agent, and stops
-quietly; the core's line about finishing an activity of a closed run is logged at INFO."""
+quietly; the core's line about finishing an activity of a closed run is logged at INFO. Nor does it
+log a line per HTTP request to the agent."""
 
 from __future__ import annotations
 
@@ -53,3 +54,5 @@ async def test_a_normal_job_end_logs_no_warning(tmp_path: Path) -> None:
         logged = ("".join(lines) + rest).splitlines()
         assert [line for line in logged if " WARNING " in line or " ERROR " in line or " WARN " in line] == []
         assert all(" INFO " in line for line in logged if "Activity not found on completion" in line)
+        assert [line for line in logged if "HTTP Request:" in line] == []  # httpx's line per request
+        assert any("polling task queue" in line for line in logged)  # jobgov's own INFO lines stay
