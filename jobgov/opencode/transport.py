@@ -108,7 +108,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await self._session.request(
                 request.method,
                 URL(str(request.url), encoded=True),  # already quoted by httpx: sent as it is
-                headers=request.headers.multi_items(),
+                # As bytes on the wire (``multi_items()`` guesses an encoding for every header anew).
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
                 data=content or None,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
