@@ -20,10 +20,9 @@ from temporalio.worker import Worker
 from bench.agents import TimedAgent
 from jobgov import names
 from jobgov.temporal.payloads import ApproveInput
-from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.temporal.state import DecisionRecord
 from jobgov.testing import Scenario
-from tests.conftest import binary
+from tests.conftest import start_dev_env
 from tests.integration.jobs import start_job, wait_for
 
 
@@ -48,8 +47,7 @@ def _describe(label: str, values: list[float]) -> tuple[float, float]:
 
 
 async def main(asks: int = 100) -> None:
-    env = await WorkflowEnvironment.start_local(plugins=[JobGovPlugin()], search_attributes=names.SEARCH_ATTRIBUTES,
-                                                dev_server_existing_path=binary("temporal"))
+    env = await start_dev_env()
     try:
         auto = Scenario()
         for i in range(asks):

@@ -16,10 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import show
-from jobgov import names
-from jobgov.temporal.plugin import JobGovPlugin
 from jobgov.testing import FakeAgent, Scenario
-from tests.conftest import binary
+from tests.conftest import start_dev_env
 from tests.integration.jobs import start_job
 
 
@@ -46,8 +44,7 @@ def kinds(runs: list[WorkflowHistory]) -> dict[str, int]:
 
 
 async def main(steps: int = 300, continue_after: int = 1000) -> dict[str, str]:
-    env = await WorkflowEnvironment.start_local(plugins=[JobGovPlugin()], search_attributes=names.SEARCH_ATTRIBUTES,
-                                                dev_server_existing_path=binary("temporal"))
+    env = await start_dev_env()
     try:
         task_queue = f"bench-{uuid.uuid4()}"
         async with FakeAgent(Scenario.synthetic(steps)) as agent, Worker(env.client, task_queue=task_queue):

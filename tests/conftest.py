@@ -13,6 +13,7 @@ import shutil
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -40,14 +41,26 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest_asyncio.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal dev server (SQLite in memory), with jobgov's search attributes."""
-    env = await WorkflowEnvironment.start_local(
+#: How long the dev server may take to answer. The SDK's default, 5 s, was once too short on this
+#: 2-core machine right after another benchmark's server had stopped.
+DEV_SERVER_STARTUP = timedelta(seconds=60)
+
+
+async def start_dev_env() -> WorkflowEnvironment:
+    """The real Temporal dev server (SQLite in memory), with jobgov's search attributes and plugin:
+    the tests' server and the benchmarks'."""
+    return await WorkflowEnvironment.start_local(
         plugins=[JobGovPlugin()],
         search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_existing_path=binary("temporal"),
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (SQLite in memory), with jobgov's search attributes."""
+    env = await start_dev_env()
     try:
         yield env
     finally:
