@@ -46,6 +46,15 @@ def reply(status: str, body: bytes, content_type: str = "application/json", extr
     return head.encode() + body
 
 
+async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer the next request with an event stream (chunked) and its first frame, left open."""
+    await read_head(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    frame = b'data: {"id": "evt_1", "type": "server.connected", "properties": {}}\n\n'
+    writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+    await writer.drain()
+
+
 async def test_a_request_goes_as_sent_and_its_answer_comes_back_whole() -> None:
     seen: list[tuple[str, dict[str, str], bytes]] = []
 
@@ -129,11 +138,7 @@ async def test_a_stream_yields_each_frame_as_it_comes_and_a_drop_is_unreachable(
     frame_read = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
-        frame = b'data: {"id": "evt_1", "type": "server.connected", "properties": {}}\n\n'
-        writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
-        await writer.drain()
+        await open_stream(reader, writer)
         await frame_read.wait()  # the client has the frame while the response is still open
         writer.transport.abort()  # the agent goes away mid-stream
 
@@ -152,11 +157,7 @@ async def test_a_stream_left_early_closes_its_connection() -> None:
     closed = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
-        frame = b'data: {"id": "evt_1", "type": "server.connected", "properties": {}}\n\n'
-        writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
-        await writer.drain()
+        await open_stream(reader, writer)
         await reader.read()  # returns b"" once the client closes the connection
         closed.set()
 
