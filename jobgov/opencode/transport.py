@@ -81,7 +81,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     Args:
         limits: ``max_connections`` (``None``: no limit) and ``keepalive_expiry`` of the pool.
-        verify: A TLS context to share, ``True`` for the default checks, ``False`` for none.
+        verify: A TLS context to share, ``True`` for httpx's default checks (its CA bundle, and
+            ``SSL_CERT_FILE``/``SSL_CERT_DIR``, as the agent client's other clients), ``False`` for none.
     """
 
     def __init__(self, limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> None:
@@ -93,7 +94,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry if self._limits.keepalive_expiry is not None else 5.0,
-            ssl=self._ssl,
+            ssl=httpx.create_ssl_context() if self._ssl is True else self._ssl,
         )
         return aiohttp.ClientSession(
             connector=connector, auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
