@@ -41,8 +41,9 @@ class StreamSettings:
     of status, an ask for a person and a budget threshold crossed go at once. At 10 s, 100 jobs
     asking once a second took p50 71 to 120 ms and 8.7 to 10 ms of worker CPU an ask (2 s: 99 to
     186 ms, 9.4 to 11.3 ms), but of 1,000 jobs started one after another, 117 and 234 failed at
-    their start in two runs (2 s: none), with twice the workflow tasks over 5 s; why is not known
-    yet (``python -m bench.load``)."""
+    their start in two runs of 0.7 (2 s: none), with twice the workflow tasks over 5 s. In 0.8 all
+    1,000 completed at 10 s too, with no gain: their first asks came later (p50 92 s after the
+    start; 66 to 80 s at 2 s) and the worker's CPU per ask was the same (``python -m bench.load``)."""
 
 
 @dataclass
