@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import pytest
+from temporalio.activity import ActivityCancellationDetails
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.converter import DataConverter
 from temporalio.testing import ActivityEnvironment
 
 from jobgov import names
+from jobgov.configfile import parse_plan_config
 from jobgov.domain.asks import Action, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetLimit, BudgetState
 from jobgov.domain.items import AskItem, SessionItem, StepItem
+from jobgov.temporal.activities import AgentActivities, AgentSettings
 from jobgov.temporal.activities.consumer import MAX_BATCH, StreamSettings, WorkflowGone
 from jobgov.temporal.activities.records import Undelivered, read_records
 from jobgov.temporal.activities.stream import StreamActivity
 from jobgov.temporal.activities.stream_settings import StreamInterrupted, StreamProgress
-from jobgov.temporal.payloads import EventBatch
-from jobgov.testing import Scenario
+from jobgov.temporal.payloads import EventBatch, StreamInput
+from jobgov.testing import FakeAgent, Scenario
 from tests.unit.test_stream import FAST, harness, http, until, worktree  # noqa: F401 - fixtures
 
 HELD = replace(FAST, deliver_every=3600.0)
@@ -216,6 +221,74 @@ async def test_a_closed_runs_asks_are_handed_on_to_its_newer_run(
     assert name == names.SIGNAL_JOB_EVENTS
     assert batch.generation == -1  # not the newer run's own stream generation
     assert [item.kind for item in batch.items] == ["ask"]  # its statuses are the newer stream's to tell
+
+
+class _Service:
+    """The heartbeat RPC: it keeps each request and answers "go on"."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    async def record_activity_task_heartbeat(self, request: Any, timeout: Any = None) -> Any:
+        self.requests.append(request)
+        return SimpleNamespace(cancel_requested=False, activity_paused=False, activity_reset=False)
+
+
+class _RunHandle(_Handle):
+    def __init__(self, client: _StreamClient, run_id: str | None) -> None:
+        super().__init__(client)
+        self.run_id = run_id
+
+    async def signal(self, name: str, batch: EventBatch) -> None:
+        cast(_StreamClient, self.client).sent.append((self.run_id, batch))
+
+
+class _StreamClient(_Client):
+    """What ``stream_events`` uses of a client: its run's handle, the heartbeat RPC, a converter."""
+
+    namespace, identity = "default", "test"
+    data_converter = DataConverter.default
+
+    def __init__(self, run_id: str, status: WorkflowExecutionStatus) -> None:
+        super().__init__(run_id, status)
+        self.workflow_service = _Service()
+        self.sent: list[tuple[str | None, EventBatch]] = []  # (the run signalled, None: the latest)
+
+    def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None) -> _RunHandle:  # type: ignore[override]
+        assert workflow_id == "jobgov/p/j"
+        return _RunHandle(self, run_id)
+
+
+async def test_a_stream_cancelled_as_its_run_closed_hands_its_decisions_on(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    """The SDK cancels a stream whose heartbeat found its run gone (it continued as new): the
+    decision the stream recorded, replied and had not delivered goes to the newer run."""
+    client = _StreamClient("run-2", WorkflowExecutionStatus.RUNNING)
+    scenario = Scenario().bash("ls -la").text("ok")
+    async with FakeAgent(scenario, directory=worktree, event_delay=0.2) as fake:
+        acts = AgentActivities(http, AgentSettings(stream=HELD))
+        api = acts.agent(fake.base_url)
+        sid = await api.create_session("t")
+        env = ActivityEnvironment(client=cast(Client, client))
+        env.info = replace(env.info, workflow_id="jobgov/p/j", workflow_run_id="run-1",
+                           heartbeat_timeout=timedelta(seconds=30))
+        policy = parse_plan_config("").policy_for(None)
+        stream_input = StreamInput(agent_url=fake.base_url, session_id=sid, worktree=worktree, policy=policy,
+                                   record_in_heartbeat=True, plan_budget=False)
+        task = asyncio.create_task(env.run(acts.stream_events, stream_input))
+        await until(lambda: any(run == "run-1" for run, _ in client.sent))  # connected
+        await api.prompt_async(sid, "go")
+        await until(lambda: bool(fake.replies))  # auto-approved, recorded, replied; held an hour
+        env.cancel(ActivityCancellationDetails(not_found=True))
+        await asyncio.wait_for(task, 10)  # the normal end of a stream: no error
+    assert [r.reply for r in fake.replies] == ["once"]
+    assert client.workflow_service.requests  # recorded by its own heartbeat before the reply
+    delivered = [i for run, b in client.sent if run == "run-1" for i in b.items if isinstance(i, AskItem)]
+    assert delivered == []  # the closed run never had it
+    ((_, handed),) = [(run, b) for run, b in client.sent if run is None]
+    (ask,) = handed.items
+    assert isinstance(ask, AskItem) and ask.auto is not None and ask.auto.action is Action.AUTO_APPROVE
+    assert ask.ask.ask.id == fake.replies[0].request_id
 
 
 def _step_batches(batches: list[EventBatch]) -> tuple[list[bool], int]:

@@ -167,6 +167,10 @@ class EventStreamConsumer:
         """The local copy of the job budget, with the steps this consumer priced."""
         return self._budget
 
+    def unsent(self) -> EventBatch:
+        """What this stream holds and has not delivered (its undelivered decisions among it)."""
+        return EventBatch(generation=self._input.generation, items=list(self._outbox))
+
     async def run(self) -> None:
         """Consume until cancelled (raises ``CancelledError``) or the workflow is gone (returns)."""
         if self._attempt > 1:

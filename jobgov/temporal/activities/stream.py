@@ -129,7 +129,11 @@ class StreamActivity:
                     raise  # a cancel the workflow requested, a shutdown, a pause: Temporal records it
                 # The run has closed (the job ended, or continued as new with a consumer of its
                 # own) and learned it from a heartbeat: the normal end of a stream, not a failure.
+                # Asks it holds go to a newer run, as when a delivery finds the run gone: decisions
+                # made after the run collected its stream's records and before it closed.
                 activity.logger.info("stream %s: the job's run has closed; stream stopped", input.session_id)
+                if input.record_in_heartbeat:
+                    await self._hand_on(info.workflow_id or "", info.workflow_run_id or "", consumer.unsent())
 
     @activity.defn(name=names.ACTIVITY_COLLECT_STREAM)
     async def collect_stream(self) -> CollectedRecords:
