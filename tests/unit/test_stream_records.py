@@ -17,15 +17,17 @@ import pytest
 from temporalio.activity import ActivityCancellationDetails
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment
 
 from jobgov import names
 from jobgov.configfile import parse_plan_config
-from jobgov.domain.asks import Action, PermissionAsk, unjudgeable
+from jobgov.domain.asks import Action, Category, Decision, PermissionAsk, unjudgeable
 from jobgov.domain.budget import BudgetLimit, BudgetState
 from jobgov.domain.items import AskItem, SessionItem, StepItem
+from jobgov.opencode.client import AgentClient
 from jobgov.temporal.activities import AgentActivities, AgentSettings
-from jobgov.temporal.activities.consumer import MAX_BATCH, StreamSettings, WorkflowGone
+from jobgov.temporal.activities.consumer import MAX_BATCH, EventStreamConsumer, StreamSettings, WorkflowGone
 from jobgov.temporal.activities.records import Undelivered, read_records
 from jobgov.temporal.activities.stream import StreamActivity
 from jobgov.temporal.activities.stream_settings import StreamInterrupted, StreamProgress
@@ -240,7 +242,10 @@ class _RunHandle(_Handle):
         self.run_id = run_id
 
     async def signal(self, name: str, batch: EventBatch) -> None:
-        cast(_StreamClient, self.client).sent.append((self.run_id, batch))
+        client = cast(_StreamClient, self.client)
+        if self.run_id is not None and client.closed:
+            raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+        client.sent.append((self.run_id, batch))
 
 
 class _StreamClient(_Client):
@@ -253,16 +258,20 @@ class _StreamClient(_Client):
         super().__init__(run_id, status)
         self.workflow_service = _Service()
         self.sent: list[tuple[str | None, EventBatch]] = []  # (the run signalled, None: the latest)
+        self.closed = False  # the stream's own run (run-1) has closed
 
     def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None) -> _RunHandle:  # type: ignore[override]
         assert workflow_id == "jobgov/p/j"
         return _RunHandle(self, run_id)
 
 
-async def test_a_stream_cancelled_as_its_run_closed_hands_its_decisions_on(
-        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
-    """The SDK cancels a stream whose heartbeat found its run gone (it continued as new): the
-    decision the stream recorded, replied and had not delivered goes to the newer run."""
+@pytest.mark.parametrize("why", ["not_found", "cancel_requested"])
+async def test_a_stream_the_sdk_cancels_delivers_its_decisions_or_hands_them_on(
+        http: httpx.AsyncClient, worktree: str, why: str) -> None:  # noqa: F811
+    """The SDK cancels a stream whose own heartbeat heard first that its run has closed (it
+    continued as new: ``not_found``) or that the workflow stops it (``cancel_requested``, as before
+    the run closes). The decision the stream recorded, replied and had not delivered goes to the
+    newer run, or to the run itself while it is open."""
     client = _StreamClient("run-2", WorkflowExecutionStatus.RUNNING)
     scenario = Scenario().bash("ls -la").text("ok")
     async with FakeAgent(scenario, directory=worktree, event_delay=0.2) as fake:
@@ -275,20 +284,58 @@ async def test_a_stream_cancelled_as_its_run_closed_hands_its_decisions_on(
         policy = parse_plan_config("").policy_for(None)
         stream_input = StreamInput(agent_url=fake.base_url, session_id=sid, worktree=worktree, policy=policy,
                                    record_in_heartbeat=True, plan_budget=False)
+        beats: list[dict[str, Any]] = []
+        env.on_heartbeat = lambda *details: beats.append(details[0])
         task = asyncio.create_task(env.run(acts.stream_events, stream_input))
         await until(lambda: any(run == "run-1" for run, _ in client.sent))  # connected
         await api.prompt_async(sid, "go")
         await until(lambda: bool(fake.replies))  # auto-approved, recorded, replied; held an hour
-        env.cancel(ActivityCancellationDetails(not_found=True))
-        await asyncio.wait_for(task, 10)  # the normal end of a stream: no error
+
+        def reply_answered() -> bool:
+            """The stream has read an event the agent sent after it answered the reply (the agent
+            emits ``permission.replied`` first, then answers, then runs the tool)."""
+            ids = [e["id"] for e in fake.events]
+            replied = [n for n, e in enumerate(fake.events) if e["type"] == "permission.replied"]
+            later = set(ids[replied[0] + 1:]) if replied else set()
+            return any(beat.get("last_event_id") in later for beat in beats)
+
+        await until(reply_answered)
+        client.closed = why == "not_found"
+        env.cancel(ActivityCancellationDetails(not_found=why == "not_found", cancel_requested=why != "not_found"))
+        if why == "not_found":
+            await asyncio.wait_for(task, 10)  # the normal end of a stream: no error
+        else:
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
     assert [r.reply for r in fake.replies] == ["once"]
     assert client.workflow_service.requests  # recorded by its own heartbeat before the reply
-    delivered = [i for run, b in client.sent if run == "run-1" for i in b.items if isinstance(i, AskItem)]
-    assert delivered == []  # the closed run never had it
-    ((_, handed),) = [(run, b) for run, b in client.sent if run is None]
-    (ask,) = handed.items
-    assert isinstance(ask, AskItem) and ask.auto is not None and ask.auto.action is Action.AUTO_APPROVE
+    to = None if why == "not_found" else "run-1"
+    ((_, batch),) = [(run, b) for run, b in client.sent if run == to and any(isinstance(i, AskItem) for i in b.items)]
+    (ask,) = [i for i in batch.items if isinstance(i, AskItem)]
+    assert ask.auto is not None and ask.auto.action is Action.AUTO_APPROVE  # applied: replied before the cancel
     assert ask.ask.ask.id == fake.replies[0].request_id
+
+
+async def test_a_decision_whose_reply_this_stream_did_not_send_goes_unapplied(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    """What a stream stopped in the middle holds: an automatic decision it did not see replied
+    (here, one carried from an earlier attempt) goes unapplied, for the workflow to decide."""
+    ask = PermissionAsk(id="per_1", session_id="ses_1", permission="bash", patterns=["ls"])
+    auto = AskItem(ask=unjudgeable(ask, worktree, "test"),
+                   auto=Decision(action=Action.AUTO_APPROVE, category=Category.OTHER, reason="read-only"))
+
+    async def send(batch: EventBatch) -> None:
+        raise AssertionError("nothing is sent: the stream never ran")
+
+    async def record(details: dict[str, Any]) -> bool:
+        return True
+
+    stream_input = StreamInput(agent_url="http://agent.test", session_id="ses_1", worktree=worktree,
+                               policy=parse_plan_config("").policy_for(None), record_in_heartbeat=True)
+    consumer = EventStreamConsumer(AgentClient(http, "http://agent.test"), stream_input, send, lambda *_: None,
+                                   settings=HELD, record=record, carried=[auto])
+    (item,) = consumer.unsent().items
+    assert isinstance(item, AskItem) and item.auto is None and item.ask == auto.ask
 
 
 def _step_batches(batches: list[EventBatch]) -> tuple[list[bool], int]:

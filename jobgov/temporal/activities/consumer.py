@@ -151,6 +151,7 @@ class EventStreamConsumer:
         self._outbox: list[EventItem] = list(carried)
         self._record = record
         self._undelivered = Undelivered(carried)  # recorded in heartbeats, not yet sent
+        self._settled: set[str] = set()  # asks of the outbox whose automatic reply went out (or was given up)
         self._recording = asyncio.Lock()
         self._stop: str | None = None
         self._delivered_status: str | None = None  # of the last session item delivered
@@ -168,8 +169,15 @@ class EventStreamConsumer:
         return self._budget
 
     def unsent(self) -> EventBatch:
-        """What this stream holds and has not delivered (its undelivered decisions among it)."""
-        return EventBatch(generation=self._input.generation, items=list(self._outbox))
+        """What this stream holds and has not delivered, for a stream stopped in the middle.
+
+        An automatic decision whose reply had not gone out goes unapplied (``auto`` is ``None``):
+        the workflow decides that ask itself, and a second reply finds it answered if the first
+        one did reach the agent after all."""
+        items = [item.model_copy(update={"auto": None})
+                 if isinstance(item, AskItem) and item.auto is not None and item.ask.ask.id not in self._settled
+                 else item for item in self._outbox]
+        return EventBatch(generation=self._input.generation, items=items)
 
     async def run(self) -> None:
         """Consume until cancelled (raises ``CancelledError``) or the workflow is gone (returns)."""
@@ -498,7 +506,9 @@ class EventStreamConsumer:
         if not await self._record_decision(item):  # the durable record comes first
             return
         self._handled.add(ask.id)
-        if await self._apply(ask.id, verdict):
+        applied = await self._apply(ask.id, verdict)
+        self._settled.add(ask.id)  # replied, or given up on: not to be decided again
+        if applied:
             elapsed_ms = (asyncio.get_running_loop().time() - read_at) * 1000
             action = "auto-approve" if verdict.outcome == "approve" else "deny"  # as the audit trail says
             self._count(metrics.AUTO_DECISION_LATENCY, elapsed_ms, {"action": action})
@@ -646,6 +656,7 @@ class EventStreamConsumer:
         await self._send(batch)
         self._outbox.clear()
         self._undelivered.clear()  # every undelivered decision was in the outbox
+        self._settled.clear()
         self._budget_news = False
         statuses = [item.status for item in batch.items if isinstance(item, SessionItem)]
         self._delivered_status = statuses[-1] if statuses else self._delivered_status

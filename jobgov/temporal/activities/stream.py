@@ -125,15 +125,20 @@ class StreamActivity:
                 raise ApplicationError(str(exc), type="StreamInterrupted") from exc
             except asyncio.CancelledError:
                 details = activity.cancellation_details()
+                if input.record_in_heartbeat and details is not None and (details.cancel_requested
+                                                                          or details.not_found):
+                    # The SDK heard it first (before a decision's own heartbeat did): the workflow
+                    # stops this stream (new inputs, or its run is closing) or its run has closed.
+                    # What the stream holds goes to the run, or to a newer one: decisions made after
+                    # the run collected its stream's records, applied and recorded nowhere else.
+                    # A worker's shutdown or a pause needs none of this: the next attempt delivers
+                    # what the last heartbeat holds.
+                    await self._deliver_unsent(send, consumer.unsent())
                 if details is None or not details.not_found:
                     raise  # a cancel the workflow requested, a shutdown, a pause: Temporal records it
                 # The run has closed (the job ended, or continued as new with a consumer of its
                 # own) and learned it from a heartbeat: the normal end of a stream, not a failure.
-                # Asks it holds go to a newer run, as when a delivery finds the run gone: decisions
-                # made after the run collected its stream's records and before it closed.
                 activity.logger.info("stream %s: the job's run has closed; stream stopped", input.session_id)
-                if input.record_in_heartbeat:
-                    await self._hand_on(info.workflow_id or "", info.workflow_run_id or "", consumer.unsent())
 
     @activity.defn(name=names.ACTIVITY_COLLECT_STREAM)
     async def collect_stream(self) -> CollectedRecords:
@@ -178,6 +183,19 @@ class StreamActivity:
             raise StreamInterrupted("the stream activity was paused or reset from Temporal; its next "
                                     "attempt resumes the stream")
         return True
+
+    @staticmethod
+    async def _deliver_unsent(send: Callable[[EventBatch], Awaitable[None]], batch: EventBatch) -> None:
+        """Best effort: ``batch`` to the run, or handed on to a newer run when it has closed."""
+        if not batch.items:
+            return
+        try:
+            await send(batch)
+        except WorkflowGone:
+            pass  # handed on by ``send``
+        except RPCError as exc:
+            activity.logger.warning("could not deliver %d items a stopped stream held: %s", len(batch.items),
+                                    exc.message)
 
     @staticmethod
     async def _hand_on(workflow_id: str, run_id: str, batch: EventBatch) -> None:
