@@ -119,6 +119,12 @@ PATCH_0_8 = "jobgov-0.8-refreshes-ride-on-deliveries"
 ``PLAN_REFRESH_EVERY`` (30 s; a change of state still at once); a refresh held back is done by the
 next workflow task after it is due, and its timer, later by one refresh interval, only fires for a
 job that went quiet (each firing was a workflow task, and each report an activity and two)."""
+PATCH_0_9 = "jobgov-0.9-stream-cancelled-before-collect"
+"""0.9: before its run closes, the workflow requests the stream's cancel first and collects its
+records after: a record the stream makes once the cancel is requested is answered "cancelled" and
+its decision is not applied, so every decision applied is in the collect. Collected first (0.6 to
+0.8), a decision the stream recorded and replied after the collect reached no history when the
+job's newer run had already ended (CI: 29 of 30 decisions in ``test_continue_as_new_carries_state``)."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

@@ -7,18 +7,20 @@ import asyncio
 import subprocess
 import time
 import uuid
+from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from jobgov import names
 from jobgov.temporal.payloads import ApproveInput, JobResult, PlanResumeInput
 from jobgov.testing import FakeAgent, Scenario
 from tests.conftest import binary
 from tests.integration.approver import Approver
-from tests.integration.jobs import plan_status, start_job, status, wait_for
+from tests.integration.jobs import plan_status, start_job, status, wait_for, wait_until
 
 pytestmark = pytest.mark.temporal
 
@@ -78,3 +80,39 @@ async def test_a_repeated_signal_applies_once(dev_env: WorkflowEnvironment, task
         assert [r.reply for r in agent.replies] == ["once"]  # the agent was answered once
         assert (await status(handle)).decisions == final.decisions
         await client.get_workflow_handle(names.plan_workflow_id(final.plan)).terminate("test over")
+
+
+class _HeldReports(Interceptor):
+    """Holds every report to the plan until the worker shuts down: the job's main loop waits in it."""
+
+    def __init__(self) -> None:
+        self.held = 0
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        held = self
+
+        class Inbound(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+                if activity.info().activity_type == names.ACTIVITY_REPORT_TO_PLAN:
+                    held.held += 1
+                    await asyncio.Event().wait()  # cancelled by the worker's shutdown
+                return await super().execute_activity(input)
+
+        return Inbound(next)
+
+
+async def test_a_refused_signal_is_in_the_details_while_the_job_waits_on_an_activity(
+        dev_env: WorkflowEnvironment, task_queue: str) -> None:
+    """The status and the details agree at once: the refusal does not wait for the main loop (here
+    held in a report to the plan) to publish. CI once read empty details after the status showed it."""
+    client, reports = dev_env.client, _HeldReports()
+    async with (FakeAgent(Scenario().bash("pip install x").text("Done.")) as agent,
+                Worker(client, task_queue=task_queue, interceptors=[reports])):
+        handle = await start_job(client, task_queue, agent.base_url)
+        await wait_for(handle, lambda s: bool(s.pending))
+        await wait_until(lambda: reports.held > 0)  # the main loop waits in a report
+        await handle.signal(names.SIGNAL_JOB_APPROVE, ApproveInput(request_id="per_nope", by="ann"))
+        await wait_for(handle, lambda s: bool(s.refused))
+        meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert "Refused signal: approve per_nope by ann" in meta.current_details
+        await handle.terminate("test over")  # its plan never started: no report reached it

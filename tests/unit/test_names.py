@@ -51,6 +51,7 @@ def test_constants() -> None:
         "PATCH_0_6_COMPLETED": "jobgov-0.6-completed-needs-no-collect",
         "PATCH_0_7": "jobgov-0.7-usage-waits-without-a-plan-budget",
         "PATCH_0_8": "jobgov-0.8-refreshes-ride-on-deliveries",
+        "PATCH_0_9": "jobgov-0.9-stream-cancelled-before-collect",
     }
 
 

@@ -258,6 +258,15 @@ class JobWorkflow:
             self._metric_state = state
             self._book.metric_events.append((JOB_STATES, 1, {"state": state}))
 
+    def _changed(self) -> None:
+        """A handler changed the book: count the state, refresh the details now (the status query
+        already shows the change, and the main loop may be awaiting an activity, a reply retried
+        for minutes, before it publishes), and have the main loop publish the rest. Current details
+        are no command and no history event: setting them here changes no workflow behaviour."""
+        self._note_state()
+        self._dirty = True
+        workflow.set_current_details(self._book.details_markdown())
+
     def _emit_metrics(self) -> None:
         """What the book recorded (decisions, usage, states). Emitted on first execution only: the
         SDK drops workflow metrics on replay."""
@@ -465,20 +474,26 @@ class JobWorkflow:
         self._start_stream()
 
     async def _stop_stream(self) -> None:
-        """Before the run closes: collect what the stream recorded and has not delivered, then
-        cancel it (a record made after the collect is handed on by the stream, see .records).
+        """Before the run closes: cancel the stream, then collect what it recorded and has not
+        delivered (names.PATCH_0_9; before, the collect came first, and a decision the stream
+        recorded and applied after it was in no history once the job's newer run had ended).
 
         A job that completed needs no collect: the idle that completed it was delivered with
         every decision recorded before it, in order."""
         if self._stream is None:
             return
-        if self._records and not (self._book.s.state is JobState.COMPLETED
-                                  and workflow.patched(names.PATCH_0_6_COMPLETED)):
-            await self._collect()
+        collect = self._records and not (self._book.s.state is JobState.COMPLETED
+                                         and workflow.patched(names.PATCH_0_6_COMPLETED))
+        if collect and not workflow.patched(names.PATCH_0_9):
+            await self._collect()  # runs before 0.9: the stream could still record after this
         self._stream.cancel()
         with contextlib.suppress(ActivityError, asyncio.CancelledError):
             await self._stream
         self._stream = None
+        if collect and workflow.patched(names.PATCH_0_9):
+            # After the cancel request: the stream's records are final, since a record it makes
+            # from now on is answered "cancelled" by the server, and that decision is not applied.
+            await self._collect()
 
     async def _collect(self) -> None:
         try:
@@ -512,23 +527,20 @@ class JobWorkflow:
         if (batch.agent is not None and batch.generation == self._book.s.generation
                 and workflow.patched(names.PATCH_0_3)):
             self._effects += self._book.on_agent(batch.agent, workflow.now())
-        self._note_state()
-        self._dirty = True
+        self._changed()
 
     @workflow.signal(name=names.SIGNAL_JOB_PLAN_HOLD, description=(
         "Internal: the plan pauses or releases this job. Do not send by hand."))
     def on_plan_hold(self, hold: PlanHold) -> None:
         """The plan pauses (budget exceeded) or releases this job."""
         self._effects += self._book.plan_hold(hold, workflow.now())
-        self._note_state()
-        self._dirty = True
+        self._changed()
 
     # ------------------------------------------------------------------ updates (human decisions)
 
     async def _decide(self, effects: list[Effect]) -> None:
         self._effects += effects
-        self._note_state()
-        self._dirty = True
+        self._changed()
         await self._drain()
 
     @workflow.update(name=names.UPDATE_JOB_APPROVE, description=(
@@ -587,8 +599,7 @@ class JobWorkflow:
         once: the main loop carries out the rest (an abort and replies may retry for minutes
         against an agent its owner has already stopped)."""
         self._effects += self._book.end(req, workflow.now())
-        self._note_state()
-        self._dirty = True
+        self._changed()
         return self._book.status()
 
     @end.validator
@@ -609,7 +620,7 @@ class JobWorkflow:
         except ValueError as exc:
             workflow.logger.warning("refused %s signal from %s: %s", decision, by, exc)
             self._book.refuse(decision, request_id, by, str(exc), workflow.now())
-            self._dirty = True
+            self._changed()
             return
         await self._decide(apply())
 
