@@ -10,10 +10,13 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from jobgov.opencode.client import AgentClient, AgentUnreachable, new_http_client
 
@@ -165,3 +168,44 @@ async def test_a_stream_left_early_closes_its_connection() -> None:
         async with AgentClient(http, url).event_stream() as events:
             assert (await anext(events))["type"] == "server.connected"
         await asyncio.wait_for(closed.wait(), timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def tls_server(ca: trustme.CA) -> AsyncIterator[str]:
+    """An https server on 127.0.0.1 with a certificate ``ca`` issued, answering ``{"ok": true}``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            await read_head(reader)
+            writer.write(reply("200 OK", b'{"ok": true}'))
+            await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    try:
+        yield f"https://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_tls_checks_the_agents_certificate_against_what_the_client_trusts(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    async with tls_server(ca) as url:
+        async with new_http_client(verify=trusted) as http:  # a context shared by the caller
+            assert (await http.get(f"{url}/session/status")).json() == {"ok": True}
+        async with new_http_client() as http:  # httpx's CA bundle does not hold this CA
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(f"{url}/session/status")
+        # ``verify=True`` trusts what httpx trusts: SSL_CERT_FILE too.
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        async with new_http_client() as http:
+            assert (await http.get(f"{url}/session/status")).json() == {"ok": True}
+        async with new_http_client(verify=False) as http:  # no checks at all, when asked
+            assert (await http.get(f"{url}/session/status")).json() == {"ok": True}
