@@ -30,6 +30,9 @@ class AskItem(_Item):
     """The activity applied this policy decision (auto-approve or deny) right after recording it."""
     stale: bool = False
     """Found pending for a session that is not running (left behind by an abort): never approve."""
+    not_sent: str | None = None
+    """From 0.9: the activity decided ``auto`` but no reply went out, and why (the run ended
+    first, the agent had been answered already, it refused the reply). The audit trail says so."""
 
 
 class StepItem(_Item):

@@ -86,6 +86,29 @@ def test_auto_decisions_from_the_activity_are_recorded_without_effects() -> None
     assert len(b.s.decisions) == 1
 
 
+def test_an_automatic_decision_whose_reply_did_not_go_out_is_recorded_so() -> None:
+    """The audit trail never says "once" for an ask the agent was not answered (``not_sent``)."""
+    why = "the run ended before the reply went out (a late reply can restart an aborted tool)"
+    b = book()
+    unsent = ask_item("a1", auto=Action.AUTO_APPROVE).model_copy(update={"not_sent": why})
+    assert b.on_batch(batch(unsent), T0) == []  # no late reply either
+    [record] = b.s.decisions
+    assert (record.request_id, record.action, record.reply, record.actor) == ("a1", "cancelled", None, "policy")
+    assert record.message == f"decided auto-approve by the policy; no reply sent: {why}"
+    assert b.is_decided("a1") and not b.s.pending
+    # Delivered first (its reply still to come), then amended: one record, amended in place.
+    b.on_batch(batch(ask_item("a2", auto=Action.DENY)), T0)
+    assert b.on_batch(batch(ask_item("a2", auto=Action.DENY).model_copy(update={"not_sent": "refused"})), T0) == []
+    assert [(d.request_id, d.action, d.reply) for d in b.s.decisions] == [("a1", "cancelled", None),
+                                                                       ("a2", "cancelled", None)]
+    assert b.s.decisions[1].message == "decided deny by the policy; no reply sent: refused"
+    # A person's decision is never rewritten by a stream's late news.
+    b.on_batch(batch(ask_item("a3", category=Category.INSTALL_PACKAGES)), T0)
+    b.approve(ApproveInput(request_id="a3", by="ann"), T0)
+    b.on_batch(batch(ask_item("a3", auto=Action.AUTO_APPROVE).model_copy(update={"not_sent": "x"})), T0)
+    assert [(d.action, d.reply, d.actor) for d in b.s.decisions if d.request_id == "a3"] == [("approve", "once", "ann")]
+
+
 def test_recheck_flags_a_disagreement() -> None:
     b = book()
     b.on_batch(batch(ask_item("a1", inside=False, subject="cat /etc/x", auto=Action.AUTO_APPROVE)), T0)

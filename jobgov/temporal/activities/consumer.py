@@ -506,12 +506,31 @@ class EventStreamConsumer:
         if not await self._record_decision(item):  # the durable record comes first
             return
         self._handled.add(ask.id)
-        applied = await self._apply(ask.id, verdict)
+        not_sent = await self._apply(ask.id, verdict)
         self._settled.add(ask.id)  # replied, or given up on: not to be decided again
-        if applied:
-            elapsed_ms = (asyncio.get_running_loop().time() - read_at) * 1000
-            action = "auto-approve" if verdict.outcome == "approve" else "deny"  # as the audit trail says
-            self._count(metrics.AUTO_DECISION_LATENCY, elapsed_ms, {"action": action})
+        if not_sent is not None:
+            await self._record_not_sent(item, not_sent)
+            return
+        elapsed_ms = (asyncio.get_running_loop().time() - read_at) * 1000
+        action = "auto-approve" if verdict.outcome == "approve" else "deny"  # as the audit trail says
+        self._count(metrics.AUTO_DECISION_LATENCY, elapsed_ms, {"action": action})
+
+    async def _record_not_sent(self, item: AskItem, why: str) -> None:
+        """The decision was recorded but its reply did not go out: say so in the record (the audit
+        trail must not say "once" for an ask the agent was never answered), in the heartbeat too.
+        A record delivered already (by signal, before the reply) goes again, amended: the workflow
+        amends its audit trail; one of a release before 0.9 ignores it as decided."""
+        amended = item.model_copy(update={"not_sent": why})
+        if item in self._outbox:
+            self._outbox[self._outbox.index(item)] = amended
+        else:
+            self._outbox.append(amended)
+        if self._record is not None:
+            with contextlib.suppress(ValueError):
+                self._undelivered.remove(item)
+                self._undelivered.append(amended)
+            with contextlib.suppress(Exception):  # best effort: the outbox holds the truth too
+                await self._record_now()
 
     async def _record_decision(self, item: AskItem) -> bool:
         """Record an automatic decision durably before it is applied; ``False``: do not apply it.
@@ -546,9 +565,9 @@ class EventStreamConsumer:
         if self._metrics is not None:
             self._metrics.add(name, value, labels)
 
-    async def _apply(self, request_id: str, verdict: Verdict) -> bool:
-        """Reply to the agent (``True``: the agent took it); on repeated failure, resynchronise
-        (the ask will be re-handled)."""
+    async def _apply(self, request_id: str, verdict: Verdict) -> str | None:
+        """Reply to the agent: ``None`` when the agent took it, else why no reply went out; on
+        repeated failure, resynchronise (the ask will be re-handled)."""
         reply, message = verdict.reply or "reject", verdict.message
         failure: AgentError | None = None
         for attempt in range(self._settings.reply_attempts):
@@ -557,16 +576,16 @@ class EventStreamConsumer:
                 # the aborted tool (PROTOCOL finding 3), so none is sent.
                 self._log.warning("stream %s: %s cancelled by the end of the run; not replying",
                                   self._input.session_id, request_id)  # fmt: skip
-                return False
+                return "the run ended before the reply went out (a late reply can restart an aborted tool)"
             try:
                 if not await self._agent.reply(request_id, reply, message):
                     self._log.info("stream %s: %s was already answered", self._input.session_id, request_id)
-                    return False
-                return True
+                    return "the agent had already been answered"
+                return None
             except AgentHTTPError as exc:
                 if not is_retryable_status(exc.status):
                     self._log.error("stream %s: reply to %s refused: %s", self._input.session_id, request_id, exc)
-                    return False
+                    return f"the agent refused the reply: {exc}"
                 failure = exc
             except AgentError as exc:
                 failure = exc
