@@ -516,15 +516,16 @@ class EventStreamConsumer:
         self._count(metrics.AUTO_DECISION_LATENCY, elapsed_ms, {"action": action})
 
     async def _record_not_sent(self, item: AskItem, why: str) -> None:
-        """The decision was recorded but its reply did not go out: say so in the record (the audit
-        trail must not say "once" for an ask the agent was never answered), in the heartbeat too.
-        A record delivered already (by signal, before the reply) goes again, amended: the workflow
-        amends its audit trail; one of a release before 0.9 ignores it as decided."""
+        """The decision was recorded but its reply did not go out: the record still held says so
+        (the audit trail must not say "once" for an ask the agent was never answered), in the
+        heartbeat too. One delivered already (by signal, before the reply) stays as delivered."""
+        if item not in self._outbox:
+            self._log.warning("stream %s: the record of %s, delivered before its reply, says %s; no reply "
+                              "went out: %s", self._input.session_id, item.ask.ask.id,
+                              item.auto.action.value if item.auto else "?", why)
+            return
         amended = item.model_copy(update={"not_sent": why})
-        if item in self._outbox:
-            self._outbox[self._outbox.index(item)] = amended
-        else:
-            self._outbox.append(amended)
+        self._outbox[self._outbox.index(item)] = amended
         if self._record is not None:
             with contextlib.suppress(ValueError):
                 self._undelivered.remove(item)

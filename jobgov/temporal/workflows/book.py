@@ -328,23 +328,18 @@ class JobBook:
 
     def _not_sent(self, item: AskItem, now: datetime) -> None:
         """The activity decided an ask by policy but no reply went out (``AskItem.not_sent``): the
-        audit trail says the policy's decision and that the agent was answered nothing. A record
-        of it delivered before (the reply was still to come) is amended in place. No effect: a
-        late reply to an ask of an ended run can restart its tool, and an answered one needs none."""
+        audit trail says the policy's decision and that the agent was answered nothing. No effect:
+        a late reply to an ask of an ended run can restart its tool, and an answered one needs
+        none. An ask recorded already keeps its record: a reply may have gone out from elsewhere
+        (a person, the stream of another generation), and a record is never rewritten."""
         assert item.auto is not None and item.not_sent is not None
         ask = item.ask.ask
-        decided = "auto-approve" if item.auto.action is Action.AUTO_APPROVE else "deny"
-        message = f"decided {decided} by the policy; no reply sent: {item.not_sent}"
-        for n, earlier in enumerate(self.s.decisions):
-            if earlier.request_id == ask.id:
-                if earlier.actor == "policy" and earlier.reply is not None:
-                    amended = earlier.model_copy(update={"action": "cancelled", "reply": None, "message": message})
-                    self.s.decisions = [*self.s.decisions[:n], amended, *self.s.decisions[n + 1:]]
-                return
         if self.is_decided(ask.id) or ask.id in self.s.pending:
-            return  # decided otherwise (by a person), or beyond the decisions kept
+            return
+        decided = "auto-approve" if item.auto.action is Action.AUTO_APPROVE else "deny"
         self._record(ask_id=ask.id, permission=ask.permission, patterns=ask.patterns, action="cancelled",
-                     reply=None, decision=item.auto, actor="policy", now=now, message=message)
+                     reply=None, decision=item.auto, actor="policy", now=now,
+                     message=f"decided {decided} by the policy; no reply sent: {item.not_sent}")
 
     def _granted(self, permission: str, patterns: list[str]) -> bool:
         return any(g.permission == permission and g.patterns == patterns for g in self.s.grants)
