@@ -122,9 +122,12 @@ job that went quiet (each firing was a workflow task, and each report an activit
 PATCH_0_9 = "jobgov-0.9-stream-cancelled-before-collect"
 """0.9: before its run closes, the workflow requests the stream's cancel first and collects its
 records after: a record the stream makes once the cancel is requested is answered "cancelled" and
-its decision is not applied, so every decision applied is in the collect. Collected first (0.6 to
-0.8), a decision the stream recorded and replied after the collect reached no history when the
-job's newer run had already ended (CI: 29 of 30 decisions in ``test_continue_as_new_carries_state``)."""
+its decision is not applied, so every decision applied is in the collect. Such a record can be in
+the collect too (the server keeps the details it was sent), so collected records are marked
+(``DecisionRecord.collected``), and an ask the stream then delivers unapplied is decided anew.
+Collected first (0.6 to 0.8), a decision the stream recorded and replied after the collect reached
+no history when the job's newer run had already ended (CI: 29 of 30 decisions in
+``test_continue_as_new_carries_state``)."""
 
 # Search attributes (registered by `jobgov dev`; see the README for other servers).
 SA_STATE = SearchAttributeKey.for_keyword("JobGovState")

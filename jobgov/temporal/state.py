@@ -106,6 +106,10 @@ class DecisionRecord(Message):
     at: datetime
     message: str | None = None
     """The message sent to the agent with a rejection."""
+    collected: bool = False
+    """From 0.9: read by ``collect_stream`` from the heartbeat of a stream whose cancel was already
+    requested, so the stream may not have applied it (a record answered "cancelled" is not
+    applied). If the stream then delivers that ask unapplied, the ask is decided anew."""
 
 
 class PendingEnd(Message):

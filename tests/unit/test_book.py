@@ -515,3 +515,26 @@ def test_the_refresh_timer_wakes_one_interval_after_the_earliest_refresh_due() -
     slack = timedelta(seconds=5)
     assert refresh_wake([], slack) is None  # nothing held back: no timer
     assert refresh_wake([T0 + timedelta(seconds=30), T0 + timedelta(seconds=5)], slack) == T0 + timedelta(seconds=10)
+
+
+def test_a_collected_record_the_stream_then_delivers_unapplied_is_decided_anew() -> None:
+    """collect_stream runs after the stream's cancel was requested (0.9): a record it reads may
+    have been answered "cancelled", and then the stream delivers that ask unapplied."""
+    b = book()
+    assert b.on_collected(batch(ask_item("a1", auto=Action.AUTO_APPROVE), ask_item("a2", auto=Action.AUTO_APPROVE)),
+                          T0) == []
+    assert [(d.request_id, d.collected) for d in b.s.decisions] == [("a1", True), ("a2", True)]
+    # a1 comes back unapplied: no reply went out, so the workflow decides it and replies.
+    assert b.on_batch(batch(ask_item("a1")), T0) == [Reply("a1", "once", None)]
+    assert [(d.request_id, d.action, d.reply, d.collected) for d in b.s.decisions] == [
+        ("a2", "auto-approve", "once", True), ("a1", "auto-approve", "once", False)]
+    # Once decided by the workflow, a repeat changes nothing; nor does anything for a record not collected.
+    assert b.on_batch(batch(ask_item("a1")), T0) == []
+    b.on_batch(batch(ask_item("a3", auto=Action.AUTO_APPROVE)), T0)
+    assert b.on_batch(batch(ask_item("a3")), T0) == []
+    assert [d.request_id for d in b.s.decisions] == ["a2", "a1", "a3"]
+    # A job that has ended rejects it instead (never a late "once").
+    b.kill(KillInput(by="ann"), T0)
+    effects = b.on_batch(batch(ask_item("a2")), T0)
+    assert Reply("a2", "reject") in effects
+    assert [(d.action, d.reply) for d in b.s.decisions if d.request_id == "a2"] == [("cancelled", "reject")]

@@ -289,6 +289,8 @@ class JobBook:
         if item.auto is not None and item.not_sent is not None:
             self._not_sent(item, now)
             return []
+        if item.auto is None and not item.stale:
+            self._forget_unapplied(ask.id)
         if self.is_decided(ask.id) or ask.id in self.s.pending:
             return []
         verdict = decide(self.policy, item.ask, holding=self.holding,
@@ -325,6 +327,28 @@ class JobBook:
             rule=decision.rule, asked_at=now, deadline=now + timeout if timeout is not None else None,
         )
         return [Notify("ask", f"job {self.job} asks {ask.permission} {' '.join(ask.patterns)}: {decision.reason}")]
+
+    def on_collected(self, batch: EventBatch, now: datetime) -> list[Effect]:
+        """What ``collect_stream`` read after the stream's cancel was requested (names.PATCH_0_9):
+        applied like a batch, and its records marked ``collected``: the stream may yet say that
+        it did not apply one (see :meth:`_forget_unapplied`)."""
+        fresh = {item.ask.ask.id for item in batch.items if isinstance(item, AskItem) and item.auto is not None
+                 and not item.not_sent and not self.is_decided(item.ask.ask.id)}
+        effects = self.on_batch(batch, now)
+        self.s.decisions = [d.model_copy(update={"collected": True}) if d.request_id in fresh else d
+                            for d in self.s.decisions]
+        return effects
+
+    def _forget_unapplied(self, ask_id: str) -> None:
+        """The stream delivers, unapplied, an ask whose record came by ``collect_stream``: its record
+        was answered "cancelled" (the run was closing) and no reply went out. The collected record
+        goes, and the ask is decided anew (a person's or the workflow's own records are kept)."""
+        for n, record in enumerate(self.s.decisions):
+            if record.request_id == ask_id and record.collected and ask_id in self._decided:
+                self.s.decisions = [*self.s.decisions[:n], *self.s.decisions[n + 1:]]
+                self._decided.discard(ask_id)
+                self.s.decided = [d for d in self.s.decided if d != ask_id]
+                return
 
     def _not_sent(self, item: AskItem, now: datetime) -> None:
         """The activity decided an ask by policy but no reply went out (``AskItem.not_sent``): the

@@ -491,11 +491,12 @@ class JobWorkflow:
             await self._stream
         self._stream = None
         if collect and workflow.patched(names.PATCH_0_9):
-            # After the cancel request: the stream's records are final, since a record it makes
-            # from now on is answered "cancelled" by the server, and that decision is not applied.
-            await self._collect()
+            # After the cancel request, a record the stream makes is answered "cancelled" and not
+            # applied, and the stream delivers that ask unapplied: then it is decided anew (the
+            # records are marked collected). Every record applied before is in the details.
+            await self._collect(after_cancel=True)
 
-    async def _collect(self) -> None:
+    async def _collect(self, *, after_cancel: bool = False) -> None:
         try:
             collected = await calls.collect_stream()
         except ActivityError as exc:
@@ -505,7 +506,9 @@ class JobWorkflow:
             self._book.warn(message)
             return
         if collected.items:
-            self._effects += self._book.on_batch(EventBatch(generation=-1, items=collected.items), workflow.now())
+            batch = EventBatch(generation=-1, items=collected.items)
+            book = self._book
+            self._effects += (book.on_collected if after_cancel else book.on_batch)(batch, workflow.now())
             self._dirty = True
 
     # ------------------------------------------------------------------ signals
