@@ -77,6 +77,11 @@ OWNER_END_GRACE = timedelta(seconds=15)
 CANCELLED_BY_TEMPORAL = "cancelled through Temporal (a cancel request from the UI, the temporal CLI or an API client)"
 
 
+def _auto_action(decision: Decision) -> DecisionAction:
+    """How the audit trail names a decision the stream activity applied."""
+    return "auto-approve" if decision.action is Action.AUTO_APPROVE else "deny"
+
+
 class JobBook:
     """The state and rules of one job."""
 
@@ -304,7 +309,7 @@ class JobBook:
 
         if item.auto is not None:
             # Already replied by the activity: record it, and re-check it with the same pure function.
-            action: DecisionAction = "auto-approve" if item.auto.action is Action.AUTO_APPROVE else "deny"
+            action = _auto_action(item.auto)
             reply: Literal["once", "reject"] = "once" if action == "auto-approve" else "reject"
             record(action, reply, item.auto, "policy")
             if decision.action is not item.auto.action or (action == "auto-approve" and self.holding):
@@ -343,8 +348,10 @@ class JobBook:
         """The stream delivers, unapplied, an ask whose record came by ``collect_stream``: its record
         was answered "cancelled" (the run was closing) and no reply went out. The collected record
         goes, and the ask is decided anew (a person's or the workflow's own records are kept)."""
+        if ask_id not in self._decided:
+            return  # the common case (an ask for a person): nothing recorded to scan for
         for n, record in enumerate(self.s.decisions):
-            if record.request_id == ask_id and record.collected and ask_id in self._decided:
+            if record.request_id == ask_id and record.collected:
                 self.s.decisions = [*self.s.decisions[:n], *self.s.decisions[n + 1:]]
                 self._decided.discard(ask_id)
                 self.s.decided = [d for d in self.s.decided if d != ask_id]
@@ -360,10 +367,9 @@ class JobBook:
         ask = item.ask.ask
         if self.is_decided(ask.id) or ask.id in self.s.pending:
             return
-        decided = "auto-approve" if item.auto.action is Action.AUTO_APPROVE else "deny"
         self._record(ask_id=ask.id, permission=ask.permission, patterns=ask.patterns, action="cancelled",
                      reply=None, decision=item.auto, actor="policy", now=now,
-                     message=f"decided {decided} by the policy; no reply sent: {item.not_sent}")
+                     message=f"decided {_auto_action(item.auto)} by the policy; no reply sent: {item.not_sent}")
 
     def _granted(self, permission: str, patterns: list[str]) -> bool:
         return any(g.permission == permission and g.patterns == patterns for g in self.s.grants)

@@ -484,13 +484,14 @@ class JobWorkflow:
             return
         collect = self._records and not (self._book.s.state is JobState.COMPLETED
                                          and workflow.patched(names.PATCH_0_6_COMPLETED))
-        if collect and not workflow.patched(names.PATCH_0_9):
+        after_cancel = collect and workflow.patched(names.PATCH_0_9)
+        if collect and not after_cancel:
             await self._collect()  # runs before 0.9: the stream could still record after this
         self._stream.cancel()
         with contextlib.suppress(ActivityError, asyncio.CancelledError):
             await self._stream
         self._stream = None
-        if collect and workflow.patched(names.PATCH_0_9):
+        if after_cancel:
             # After the cancel request, a record the stream makes is answered "cancelled" and not
             # applied, and the stream delivers that ask unapplied: then it is decided anew (the
             # records are marked collected). Every record applied before is in the details.
