@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import decisions, history, ingest, judge, load, policy, usage
+from bench import compile_bytecode, decisions, history, ingest, judge, load, policy, usage
 
 BENCHES = {"policy": policy.run, "judge": judge.run, "usage": usage.run, "ingest": ingest.run,
            "decisions": decisions.run, "history": history.run, "load": load.run}
@@ -24,6 +24,7 @@ LONG = {"history10k": history.run_long}
 
 def main() -> None:
     which = [name for name in {**BENCHES, **LONG} if name in sys.argv[1:]] or list(BENCHES)
+    compile_bytecode()
     sections = []
     for name in which:
         out = io.StringIO()

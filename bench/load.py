@@ -27,7 +27,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench import show
+from bench import compile_bytecode, show
 from bench.sink import Sink
 from jobgov import names
 from tests.conftest import start_dev_env
@@ -82,7 +82,7 @@ async def _worker(address: str, task_queue: str, max_jobs: int | None = None) ->
     """Start ``jobgov worker`` (its defaults, or ``--max-jobs``) and wait for its polling line."""
     exe = [str(Path(sys.executable).with_name("jobgov"))]
     if profile := os.environ.get("BENCH_PROFILE"):  # cProfile the worker's main thread into this file
-        exe = [sys.executable, "-m", "cProfile", "-o", profile, *exe]
+        exe = [sys.executable, "-m", "bench.profile_worker", profile]
     proc = await asyncio.create_subprocess_exec(
         *exe, "worker", "--address", address, "--task-queue", task_queue,
         *(["--max-jobs", str(max_jobs)] if max_jobs is not None else []),
@@ -285,6 +285,7 @@ def run() -> None:
 
 if __name__ == "__main__":
     which = sys.argv[1:] or ["100"]  # job counts; "120/100": 120 jobs on a worker with --max-jobs 100
+    compile_bytecode()
     for arg in which:
         n, _, limit = arg.partition("/")
         count = int(n)
