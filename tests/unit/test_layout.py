@@ -84,6 +84,20 @@ def test_workflows_load_nothing_heavy() -> None:
     assert loaded.stdout.strip() == ""
 
 
+@pytest.mark.parametrize(("module", "other"), [("job", "plan"), ("plan", "job")])
+def test_a_workflows_sandbox_imports_only_its_own_module(module: str, other: str) -> None:
+    """The sandbox of every new run re-imports the module defining its workflow, and with it the
+    package's ``__init__``: that must not import the other workflow's module too (at 1,000 jobs
+    the second import was a third of a job's sandbox cost)."""
+    code = (
+        "import sys\n"
+        f"import jobgov.temporal.workflows.{module}\n"
+        f"print('jobgov.temporal.workflows.{other}' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "False"
+
+
 def test_passthrough_modules_are_what_workflows_import() -> None:
     from jobgov.temporal.plugin import PASSTHROUGH_MODULES
 
