@@ -130,14 +130,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
     (temporalio/sdk-python#300). Every command has shut its clients, workers and servers down
     by then, and output and logs are flushed first. In-process callers use :data:`app`.
     """
+    _leave(_run(argv))
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the command ``argv``; returns its exit code."""
     try:
         app(args=argv, prog_name="jobgov")
-        code = 0
     except SystemExit as exc:
-        code = _exit_code(exc.code)
+        return _exit_code(exc.code)
     except KeyboardInterrupt:
-        code = 130
-    _leave(code)
+        return 130
+    return 0
 
 
 def _exit_code(code: object) -> int:

@@ -14,8 +14,10 @@ __all__ = ["JobWorkflow", "PlanWorkflow"]
 def __getattr__(name: str) -> Any:
     if name == "JobWorkflow":
         from jobgov.temporal.workflows.job import JobWorkflow
+
         return JobWorkflow
     if name == "PlanWorkflow":
         from jobgov.temporal.workflows.plan import PlanWorkflow
+
         return PlanWorkflow
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
