@@ -615,3 +615,65 @@ async def test_an_idle_says_whether_its_run_finished(http: httpx.AsyncClient, wo
         assert idle[0].unfinished is None
         assert idle[-1].unfinished is not None and "never completed" in idle[-1].unfinished
         assert [a.ask.ask.metadata.get("command") for a in h.of(AskItem)] == ["ls"]  # "echo never" never ran
+
+
+class _CountingClient(AgentClient):
+    """An agent client that counts its reads of the session's messages."""
+
+    reads = 0
+
+    async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
+        self.reads += 1
+        return await super().session_messages(session_id)
+
+
+async def test_a_run_s_end_reads_the_messages_once(http: httpx.AsyncClient, worktree: str) -> None:
+    """Reads of ``GET /session/{id}/message``: one at connect (whose idle status reuses it) and one
+    for the run's end, however many idles end it and in however many batches they come."""
+    async with FakeAgent(Scenario().bash("ls").text("Done."), directory=worktree, heartbeat_interval=0.5) as fake:
+        api = _CountingClient(http, fake.base_url)
+        h = Harness(fake, api, worktree)
+        try:
+            sid = await h.session()
+            await h.start(sid)
+            assert api.reads == 1 and h.statuses().count("idle") == 1  # the connect's idle: no second read
+            await h.api.prompt_async(sid, "go")
+            await fake.wait_idle(sid)
+            await until(lambda: h.statuses().count("idle") >= 2, what="the run's idle")
+            assert api.reads == 2, api.reads
+            assert all(i.unfinished is None for i in h.of(SessionItem) if i.status == "idle")
+        finally:
+            await h.stop()
+
+
+async def test_an_idle_after_a_change_reads_the_messages_again(http: httpx.AsyncClient, worktree: str) -> None:
+    """A later idle reuses the verdict of the last read only while nothing that can change the
+    messages arrived since; one such event in between and the messages are read again."""
+    unfinished = [{"info": {"role": "assistant", "time": {"created": 1}}, "parts": []}]  # never completed
+
+    class Canned(AgentClient):
+        reads = 0
+
+        async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
+            self.reads += 1
+            return unfinished if self.reads > 1 else []
+
+    async def send(batch: EventBatch) -> None:
+        pass
+
+    api = Canned(http, "http://127.0.0.1:9")
+    consumer = EventStreamConsumer(api, StreamInput(agent_url=api.base_url, session_id="ses_1", worktree=worktree,
+                                                    policy=DEFAULTS), send, lambda *_: None)
+
+    async def idle() -> str | None:
+        consumer._outbox[:] = [SessionItem(status="idle")]
+        await consumer._check_run_ends()
+        return consumer._outbox[0].unfinished
+
+    assert await idle() is None and api.reads == 1  # the first read: the run finished
+    assert await idle() is None and api.reads == 1  # nothing arrived since: the same verdict, no read
+    consumer._changes += 1  # an event that can change the messages arrives (as _read counts it)
+    assert "never completed" in (await idle() or "") and api.reads == 2
+    assert "never completed" in (await idle() or "") and api.reads == 2
+    consumer._ending = None  # a new connection forgets it: read again
+    assert "never completed" in (await idle() or "") and api.reads == 3

@@ -84,6 +84,8 @@ _FLUSH_DUE: Final = object()
 _HEARD: Final = object()
 #: A decision's heartbeat was answered "cancelled": stop at the next event boundary.
 _STOP: Final = object()
+#: Events that never change a session's messages: an idle after one of them needs no second read.
+_NO_CHANGE: Final = frozenset({"session.status", "session.idle"})
 _CANCELLED: Final = "the workflow cancelled it (new inputs for a new stream, or its run is closing)"
 _Queued = Event | _Ended | object
 #: Items one batch holds at most before it is sent (a step is about half a kilobyte).
@@ -162,6 +164,12 @@ class EventStreamConsumer:
         self._reach = Reachability(send, input, self._log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
         self._attempt_connected = False
         self._budget_news = False  # the local budget crossed a threshold since the last delivery
+        #: Events of the session heard on this connection that may change its messages (all but
+        #: ``session.status`` and ``session.idle``), counted as they arrive.
+        self._changes = 0
+        #: How the session's last run ended, as last read (``_changes`` when the read went out, the
+        #: verdict); reused while no change arrived since: both idles that end a run, in two batches.
+        self._ending: tuple[int, str | None] | None = None
 
     @property
     def budget(self) -> BudgetState | None:
@@ -272,6 +280,7 @@ class EventStreamConsumer:
         if self._stop is not None:
             raise _Stopped(self._stop)
         self._carry = None
+        self._ending = None  # a new connection: what was missed while away is read again
         self._last_frame = asyncio.get_running_loop().time()
         reader = asyncio.create_task(self._read(queue))
         try:
@@ -325,6 +334,8 @@ class EventStreamConsumer:
                     self.progress.events += 1
                     self.progress.last_event_id = event.get("id") or self.progress.last_event_id
                     if session_of(event) == self._input.session_id:
+                        if event["type"] not in _NO_CHANGE:
+                            self._changes += 1
                         self._watch(event)
                         queue.put_nowait(event)
             queue.put_nowait(_Ended(None))
@@ -621,7 +632,10 @@ class EventStreamConsumer:
         status = (await self._agent.session_status()).get(sid) or {"type": "idle"}
         busy = status.get("type") in ("busy", "retry")
         tool_states: dict[str, str | None] = {}
-        for event in message_events(await self._agent.session_messages(sid), sid):
+        changes = self._changes
+        messages = await self._agent.session_messages(sid)
+        self._ending = (changes, unfinished_run(messages))  # the status read next may be an idle
+        for event in message_events(messages, sid):
             if (tool := self._learn(event)) is not None:
                 tool_states[tool[0]] = tool[1]
         self._price()
@@ -652,16 +666,23 @@ class EventStreamConsumer:
     async def _check_run_ends(self) -> None:
         """An idle ends a run: say whether that run left its work unfinished (the workflow then
         continues or fails the job instead of completing it). The messages are read once per
-        batch, however many idle items it holds (``session.status`` idle and ``session.idle``)."""
+        batch, however many idle items it holds (``session.status`` idle and ``session.idle``), and
+        not again for a later batch when nothing that changes them has arrived since the last read
+        (at connect or here): a long session's messages are megabytes."""
         idle = [n for n, item in enumerate(self._outbox)
                 if isinstance(item, SessionItem) and item.status == "idle" and item.unfinished is None]
         if not idle:
             return
-        try:
-            why = unfinished_run(await self._agent.session_messages(self._input.session_id))
-        except AgentError as exc:  # the idle is news enough; whether it finished stays unknown
-            self._log.warning("stream %s: cannot read how the run ended: %s", self._input.session_id, exc)
-            return
+        if self._ending is not None and self._ending[0] == self._changes:
+            why = self._ending[1]  # nothing that changes the messages arrived since they were read
+        else:
+            changes = self._changes
+            try:
+                why = unfinished_run(await self._agent.session_messages(self._input.session_id))
+            except AgentError as exc:  # the idle is news enough; whether it finished stays unknown
+                self._log.warning("stream %s: cannot read how the run ended: %s", self._input.session_id, exc)
+                return
+            self._ending = (changes, why)
         if why is not None:
             for n in idle:
                 self._outbox[n] = self._outbox[n].model_copy(update={"unfinished": why})
