@@ -124,10 +124,11 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @contextlib.asynccontextmanager
 async def harness(
-    http: httpx.AsyncClient, worktree: str, script: Scenario | None = None, **fake_options: Any
+    http: httpx.AsyncClient, worktree: str, script: Scenario | None = None, *,
+    client: type[AgentClient] = AgentClient, **fake_options: Any,
 ) -> AsyncIterator[Harness]:
     async with FakeAgent(script, directory=worktree, heartbeat_interval=0.5, **fake_options) as fake:
-        h = Harness(fake, AgentClient(http, fake.base_url), worktree)
+        h = Harness(fake, client(http, fake.base_url), worktree)
         try:
             yield h
         finally:
@@ -630,20 +631,17 @@ class _CountingClient(AgentClient):
 async def test_a_run_s_end_reads_the_messages_once(http: httpx.AsyncClient, worktree: str) -> None:
     """Reads of ``GET /session/{id}/message``: one at connect (whose idle status reuses it) and one
     for the run's end, however many idles end it and in however many batches they come."""
-    async with FakeAgent(Scenario().bash("ls").text("Done."), directory=worktree, heartbeat_interval=0.5) as fake:
-        api = _CountingClient(http, fake.base_url)
-        h = Harness(fake, api, worktree)
-        try:
-            sid = await h.session()
-            await h.start(sid)
-            assert api.reads == 1 and h.statuses().count("idle") == 1  # the connect's idle: no second read
-            await h.api.prompt_async(sid, "go")
-            await fake.wait_idle(sid)
-            await until(lambda: h.statuses().count("idle") >= 2, what="the run's idle")
-            assert api.reads == 2, api.reads
-            assert all(i.unfinished is None for i in h.of(SessionItem) if i.status == "idle")
-        finally:
-            await h.stop()
+    async with harness(http, worktree, Scenario().bash("ls").text("Done."), client=_CountingClient) as h:
+        api = h.api
+        assert isinstance(api, _CountingClient)
+        sid = await h.session()
+        await h.start(sid)
+        assert api.reads == 1 and h.statuses().count("idle") == 1  # the connect's idle: no second read
+        await h.api.prompt_async(sid, "go")
+        await h.fake.wait_idle(sid)
+        await until(lambda: h.statuses().count("idle") >= 2, what="the run's idle")
+        assert api.reads == 2, api.reads
+        assert all(i.unfinished is None for i in h.of(SessionItem) if i.status == "idle")
 
 
 async def test_an_idle_after_a_change_reads_the_messages_again(http: httpx.AsyncClient, worktree: str) -> None:
