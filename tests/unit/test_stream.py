@@ -19,7 +19,7 @@ from jobgov.domain.asks import Action, Category
 from jobgov.domain.budget import BudgetLimit, BudgetState
 from jobgov.domain.config import EffectivePolicy
 from jobgov.domain.items import AskItem, RepliedItem, SessionItem, StepItem
-from jobgov.opencode.client import AgentClient, new_http_client
+from jobgov.opencode.client import AgentClient, AgentUnreachable, new_http_client
 from jobgov.opencode.events import ends_run, session_item
 from jobgov.temporal.activities.consumer import (
     EventStreamConsumer,
@@ -656,6 +656,11 @@ async def test_an_idle_after_a_change_reads_the_messages_again(http: httpx.Async
             self.reads += 1
             return unfinished if self.reads > 1 else []
 
+        @contextlib.asynccontextmanager
+        async def event_stream(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+            raise AgentUnreachable("the agent is away")
+            yield  # an async generator: entering raises
+
     async def send(batch: EventBatch) -> None:
         pass
 
@@ -673,5 +678,6 @@ async def test_an_idle_after_a_change_reads_the_messages_again(http: httpx.Async
     consumer._changes += 1  # an event that can change the messages arrives (as _read counts it)
     assert "never completed" in (await idle() or "") and api.reads == 2
     assert "never completed" in (await idle() or "") and api.reads == 2
-    consumer._ending = None  # a new connection forgets it: read again
-    assert "never completed" in (await idle() or "") and api.reads == 3
+    with pytest.raises(AgentUnreachable):  # a new connection (here one that fails at once) forgets it
+        await consumer._connection()
+    assert "never completed" in (await idle() or "") and api.reads == 3  # events missed while away: read again
