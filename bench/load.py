@@ -6,13 +6,16 @@ with its default options, and this process, which starts the jobs and, at the sa
 bare signal RPCs to a workflow that only counts them (the floor a decision's one durable signal
 costs, under the same load). Latency is from the agent emitting ``permission.asked`` to the
 agent receiving the reply. Worker CPU and RSS are read from ``/proc`` for the worker process
-only; a stream restart is a stream activity whose last attempt was not its first.
+only; a stream restart is a stream activity whose last attempt was not its first. The CPU of
+every process of the run (the dev server, the agents, this process with its signal floor) is
+read from ``/proc`` over the same span: the machine's share they leave the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import re
@@ -51,6 +54,29 @@ def _p(values: list[float], q: int) -> float:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def _children() -> dict[int, str]:
+    """This process's children (the dev server the SDK started, the agents, the worker): pid to
+    command line."""
+    found: dict[int, str] = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):  # gone already
+                found[int(pid)] = (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def _machine_cpu() -> dict[str, float]:
+    """CPU seconds so far of each process of the run, by role; this process counts its own."""
+    roles = {"dev server": 0.0, "agents": 0.0, "worker": 0.0, "bench": time.process_time()}
+    for pid, cmdline in _children().items():
+        role = ("dev server" if "start-dev" in cmdline else "agents" if "bench.agents" in cmdline
+                else "worker" if " worker " in cmdline else None)
+        if role is not None:
+            with contextlib.suppress(OSError):
+                roles[role] += _cpu_seconds(pid)
+    return roles
 
 
 def _rss_mb(pid: int) -> float:
@@ -183,6 +209,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         assert worker.stderr is not None
         drain = asyncio.create_task(_drain(worker.stderr, warnings))
         cpu0, rss0 = _cpu_seconds(worker.pid), _rss_mb(worker.pid)
+        machine0 = _machine_cpu()
         peak = rss0
         samples = [(time.monotonic(), cpu0)]
         done = asyncio.Event()
@@ -214,6 +241,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         elapsed = time.perf_counter() - started
         outcomes = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)  # a failure is a figure
         cpu = _cpu_seconds(worker.pid) - cpu0
+        machine = {role: seconds - machine0[role] for role, seconds in _machine_cpu().items()}
         done.set()
         signal_ms = await floor
         agents.stdin.write(b"report\n")
@@ -259,6 +287,10 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
             "no moment had every job running"),
         "worker CPU per ask, whole run": f"{cpu / max(len(latencies), 1) * 1000:.2f} ms ({cpu:.1f} s CPU in "
                                          f"{elapsed:.0f} s, job starts and ends included)",
+        "CPU of every process, same span": (
+            ", ".join(f"{role} {seconds:.1f} s" for role, seconds in machine.items())
+            + f" (this process: the job starts and the signal floor): {sum(machine.values()) / elapsed:.2f} of "
+              f"{os.cpu_count()} cores busy"),
         "worker RSS": f"{rss0:.0f} MB idle, {peak:.0f} MB peak: {(peak - rss0) / jobs:.3f} MB per job",
     }
     if set(states) - {"completed"}:
