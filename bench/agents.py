@@ -27,10 +27,10 @@ class TimedAgent(FakeAgent):
         self.asked_at: dict[str, float] = {}
         self.replied_at: dict[str, float] = {}
 
-    async def _emit(self, sess: Any, evt: dict[str, Any]) -> None:
+    async def _emit(self, sess: Any, evt: dict[str, Any], *, paced: bool = True) -> None:
         if evt.get("type") == "permission.asked":
             self.asked_at[evt["properties"]["id"]] = time.monotonic()
-        await super()._emit(sess, evt)
+        await super()._emit(sess, evt, paced=paced)
 
     async def _reply(self, rid: str, reply: str, message: str | None) -> Any:
         self.replied_at.setdefault(rid, time.monotonic())

@@ -235,13 +235,15 @@ class FakeAgent(AsyncService):
             if self.duplicate_events:
                 queue.put_nowait(evt)
 
-    async def _emit(self, sess: SessionState | None, evt: dict[str, Any]) -> None:
+    async def _emit(self, sess: SessionState | None, evt: dict[str, Any], *, paced: bool = True) -> None:
+        """Record and broadcast ``evt``; ``paced``: then sleep ``event_delay`` (the run's pace; an
+        HTTP handler's event is never paced: opencode answers its request at once)."""
         evt = {**evt, "properties": dict(evt.get("properties", {}))}
         if sess is not None:
             sess.track(evt)
         self.events.append(evt)
         self._broadcast(evt)
-        if self.event_delay:
+        if self.event_delay and paced:
             await asyncio.sleep(self.event_delay)
 
     async def _event_stream(self, request: Request) -> StreamingResponse:
@@ -335,9 +337,12 @@ class FakeAgent(AsyncService):
         try:
             # shield: an abort cancels the run, but the ask must stay answerable (finding 3).
             async with asyncio.timeout(self.ask_timeout):
-                return await asyncio.shield(future)
+                received = await asyncio.shield(future)
         except TimeoutError:
             return None
+        if self.event_delay:  # the run's pause after its reply's event, which the reply did not wait for
+            await asyncio.sleep(self.event_delay)
+        return received
 
     async def _send_abort(self, sess: SessionState) -> None:
         for pending in self._pending.values():
@@ -396,7 +401,7 @@ class FakeAgent(AsyncService):
         sess.idle.set()
         self._sessions[sid] = sess
         created = {"sessionID": sid, "info": copy.deepcopy(info)}
-        await self._emit(sess, event("session.created", created))
+        await self._emit(sess, event("session.created", created), paced=False)
         return json_response(info)
 
     async def _get_session(self, request: Request) -> Response:
@@ -469,7 +474,7 @@ class FakeAgent(AsyncService):
             rules = self._always.setdefault(pending.properties["permission"], [])
             rules.extend(pending.properties.get("always", []))
         props = {"sessionID": pending.session_id, "requestID": rid, "reply": reply}
-        await self._emit(self._sessions.get(pending.session_id), event("permission.replied", props))
+        await self._emit(self._sessions.get(pending.session_id), event("permission.replied", props), paced=False)
         if not pending.future.done():
             pending.future.set_result(received)
         return json_response(True)

@@ -420,3 +420,21 @@ async def test_scripted_model_streams_openai_chunks() -> None:
         assert len(model.agent_requests) == 3
         assert len(model.title_requests) == 1
         assert (await client.get("/v1/models")).json()["data"][0]["id"] == "fake-model"
+
+
+async def test_a_paced_run_answers_its_http_calls_at_once() -> None:
+    """opencode answers a session's creation and a reply at once; the run's pace (``event_delay``)
+    is the run's own: its next event still waits that long after the reply's event."""
+    slow = 60.0  # longer than the test's 10 s bound: a call that waited for the pace would fail
+    agent = FakeAgent(Scenario().bash("ls").text("Done."), event_delay=slow)
+    async with agent, await _client(agent) as client:
+        created = await asyncio.wait_for(client.post("/session", json={}), 10)
+        sid = created.json()["id"]
+        agent.event_delay = 0.001  # quickly to the ask
+        assert (await client.post(f"/session/{sid}/prompt_async", json=PROMPT)).status_code == 204
+        ask = await agent.wait_for_ask(sid, "bash")
+        agent.event_delay = slow
+        await asyncio.wait_for(_reply(client, ask["id"], "once"), 10)
+        assert [r.request_id for r in agent.replies] == [ask["id"]]
+        # The run waits out its pace after the reply's event before going on.
+        assert agent.events[-1]["type"] == "permission.replied"
