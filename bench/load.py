@@ -1,12 +1,13 @@
-"""Many jobs on one worker process: ``jobgov worker`` with its defaults, as a team runs it.
+"""Many jobs on one worker process: ``jobgov worker`` with its defaults, as a team runs it (and,
+for comparison, on two such processes polling the same task queue: Temporal's way to scale out).
 
 Three processes besides the dev server, as in real use: the agents (``bench.agents``, many fake
 agents in one process, each paced at ``rate`` asks a second, in plans of ten jobs), one ``jobgov worker`` subprocess
 with its default options, and this process, which starts the jobs and, at the same time, sends
 bare signal RPCs to a workflow that only counts them (the floor a decision's one durable signal
 costs, under the same load). Latency is from the agent emitting ``permission.asked`` to the
-agent receiving the reply. Worker CPU and RSS are read from ``/proc`` for the worker process
-only; a stream restart is a stream activity whose last attempt was not its first. The CPU of
+agent receiving the reply. Worker CPU and RSS are read from ``/proc`` for the worker processes
+only (summed when there are two); a stream restart is a stream activity whose last attempt was not its first. The CPU of
 every process of the run (the dev server, the agents, this process with its signal floor) is
 read from ``/proc`` over the same span: the machine's share they leave the worker.
 """
@@ -81,6 +82,14 @@ def _machine_cpu() -> dict[str, float]:
 
 def _rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2**20
+
+
+def _cpu_seconds_of(pids: list[int]) -> float:
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
+def _rss_mb_of(pids: list[int]) -> float:
+    return sum(_rss_mb(pid) for pid in pids)
 
 
 async def _signal_floor(client: Client, rate: float, done: asyncio.Event) -> list[float]:
@@ -192,23 +201,25 @@ async def _queued(client: Client, task_queue: str) -> int:
     return (await client.count_workflows(query)).count
 
 
-async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None) -> dict[str, str]:
+async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None,
+               processes: int = 1) -> dict[str, str]:
     env = await start_dev_env()
     task_queue = f"load-{uuid.uuid4()}"
     agents = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.agents", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
         cwd=Path(__file__).parent.parent)
     assert agents.stdin is not None and agents.stdout is not None
-    worker: asyncio.subprocess.Process | None = None
+    workers: list[asyncio.subprocess.Process] = []
     warnings: list[str] = []
     try:
         spec = {"jobs": jobs, "asks": asks, "event_delay": 1 / rate / _EVENTS_PER_STEP}
         agents.stdin.write(json.dumps(spec).encode() + b"\n")
         urls = json.loads(await agents.stdout.readline())
-        worker = await _worker(env.client.service_client.config.target_host, task_queue, max_jobs)
-        assert worker.stderr is not None
-        drain = asyncio.create_task(_drain(worker.stderr, warnings))
-        cpu0, rss0 = _cpu_seconds(worker.pid), _rss_mb(worker.pid)
+        for _ in range(processes):
+            workers.append(await _worker(env.client.service_client.config.target_host, task_queue, max_jobs))
+        drains = [asyncio.create_task(_drain(w.stderr, warnings)) for w in workers if w.stderr is not None]
+        pids = [w.pid for w in workers]
+        cpu0, rss0 = _cpu_seconds_of(pids), _rss_mb_of(pids)
         machine0 = _machine_cpu()
         peak = rss0
         samples = [(time.monotonic(), cpu0)]
@@ -232,28 +243,30 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         # 1,000 of those cost the dev server up to 400 history polls a second, a load no team adds.
         queued_peak, running = 0, len(handles)
         while running:
-            peak = max(peak, _rss_mb(worker.pid))
-            samples.append((time.monotonic(), _cpu_seconds(worker.pid)))
+            peak = max(peak, _rss_mb_of(pids))
+            samples.append((time.monotonic(), _cpu_seconds_of(pids)))
             if max_jobs is not None:
                 queued_peak = max(queued_peak, await _queued(env.client, task_queue))
             await asyncio.sleep(0.5)
             running = await _running_jobs(env.client, task_queue)
         elapsed = time.perf_counter() - started
         outcomes = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)  # a failure is a figure
-        cpu = _cpu_seconds(worker.pid) - cpu0
+        cpu = _cpu_seconds_of(pids) - cpu0
         machine = {role: seconds - machine0[role] for role, seconds in _machine_cpu().items()}
         done.set()
         signal_ms = await floor
         agents.stdin.write(b"report\n")
         report: dict[str, Any] = json.loads(await agents.stdout.readline())
         restarts = await _stream_restarts(env.client, [h.id for h in handles])
-        worker.terminate()
-        await worker.wait()
-        await drain
+        for w in workers:
+            w.terminate()
+            await w.wait()
+        await asyncio.gather(*drains)
     finally:
-        if worker is not None and worker.returncode is None:
-            worker.kill()
-            await worker.wait()
+        for w in workers:
+            if w.returncode is None:
+                w.kill()
+                await w.wait()
         if agents.returncode is None:
             agents.stdin.close()
             await agents.wait()
@@ -269,7 +282,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     first = [min(a for a, _ in job) - start_times[n] for n, job in enumerate(timings) if job]
     last = [max(r for _, r in job) - start_times[n] for n, job in enumerate(timings) if job]
     options = "defaults" if max_jobs is None else f"--max-jobs {max_jobs}"
-    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, one `jobgov worker` ({options})"
+    who = "one `jobgov worker`" if processes == 1 else f"{processes} `jobgov worker` processes"
+    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, {who} ({options})"
     figures = {
         "jobs, asks": f"{completed}/{jobs} jobs completed, {len(latencies)}/{report['asked']} asks replied "
                       f"in {elapsed:.0f} s (all started in {all_started:.0f} s, {STARTS_AT_ONCE} at a time); "
@@ -310,18 +324,21 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
 
 def run() -> None:
     asyncio.run(main())
+    asyncio.run(main(processes=2))  # the same load on two worker processes: how far scaling out goes here
     asyncio.run(main(jobs=1000, asks=4, rate=0.2))
     # A full worker: 20 jobs more than it holds wait, queued, and do not slow the 100 it runs.
     asyncio.run(main(jobs=120, asks=20, rate=1.0, max_jobs=100))
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["100"]  # job counts; "120/100": 120 jobs on a worker with --max-jobs 100
+    # Job counts; "120/100": 120 jobs on a worker with --max-jobs 100; "100x2": 100 jobs on two workers.
+    which = sys.argv[1:] or ["100"]
     compile_bytecode()
     for arg in which:
         n, _, limit = arg.partition("/")
+        n, _, processes = n.partition("x")
         count = int(n)
         asyncio.run(main(jobs=count, asks=20 if count <= 200 else 4, rate=1.0 if count <= 200 else 0.2,
-                         max_jobs=int(limit) if limit else None))
+                         max_jobs=int(limit) if limit else None, processes=int(processes or 1)))
     sys.stdout.flush()
     os._exit(0)
