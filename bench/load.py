@@ -57,27 +57,21 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
 
 
-def _children() -> dict[int, str]:
-    """This process's children (the dev server the SDK started, the agents, the worker): pid to
-    command line."""
-    found: dict[int, str] = {}
+def _dev_servers() -> list[int]:
+    """The dev server the SDK started: this process's child running ``temporal server start-dev``."""
+    found = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         for pid in (task / "children").read_text().split():
             with contextlib.suppress(OSError):  # gone already
-                found[int(pid)] = (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                if b"start-dev" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
     return found
 
 
-def _machine_cpu() -> dict[str, float]:
+def _machine_cpu(workers: list[int], agents: int) -> dict[str, float]:
     """CPU seconds so far of each process of the run, by role; this process counts its own."""
-    roles = {"dev server": 0.0, "agents": 0.0, "worker": 0.0, "bench": time.process_time()}
-    for pid, cmdline in _children().items():
-        role = ("dev server" if "start-dev" in cmdline else "agents" if "bench.agents" in cmdline
-                else "worker" if " worker " in cmdline else None)
-        if role is not None:
-            with contextlib.suppress(OSError):
-                roles[role] += _cpu_seconds(pid)
-    return roles
+    return {"dev server": _cpu_seconds_of(_dev_servers()), "agents": _cpu_seconds(agents),
+            "worker": _cpu_seconds_of(workers), "bench": time.process_time()}
 
 
 def _rss_mb(pid: int) -> float:
@@ -220,7 +214,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         drains = [asyncio.create_task(_drain(w.stderr, warnings)) for w in workers if w.stderr is not None]
         pids = [w.pid for w in workers]
         cpu0, rss0 = _cpu_seconds_of(pids), _rss_mb_of(pids)
-        machine0 = _machine_cpu()
+        machine0 = _machine_cpu(pids, agents.pid)
         peak = rss0
         samples = [(time.monotonic(), cpu0)]
         done = asyncio.Event()
@@ -252,7 +246,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         elapsed = time.perf_counter() - started
         outcomes = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)  # a failure is a figure
         cpu = _cpu_seconds_of(pids) - cpu0
-        machine = {role: seconds - machine0[role] for role, seconds in _machine_cpu().items()}
+        machine = {role: seconds - machine0[role] for role, seconds in _machine_cpu(pids, agents.pid).items()}
         done.set()
         signal_ms = await floor
         agents.stdin.write(b"report\n")
