@@ -213,8 +213,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
             workers.append(await _worker(env.client.service_client.config.target_host, task_queue, max_jobs))
         drains = [asyncio.create_task(_drain(w.stderr, warnings)) for w in workers if w.stderr is not None]
         pids = [w.pid for w in workers]
-        cpu0, rss0 = _cpu_seconds_of(pids), _rss_mb_of(pids)
         machine0 = _machine_cpu(pids, agents.pid)
+        cpu0, rss0 = machine0["worker"], _rss_mb_of(pids)
         peak = rss0
         samples = [(time.monotonic(), cpu0)]
         done = asyncio.Event()
@@ -245,8 +245,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
             running = await _running_jobs(env.client, task_queue)
         elapsed = time.perf_counter() - started
         outcomes = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)  # a failure is a figure
-        cpu = _cpu_seconds_of(pids) - cpu0
         machine = {role: seconds - machine0[role] for role, seconds in _machine_cpu(pids, agents.pid).items()}
+        cpu = machine["worker"]
         done.set()
         signal_ms = await floor
         agents.stdin.write(b"report\n")

@@ -236,8 +236,8 @@ class FakeAgent(AsyncService):
                 queue.put_nowait(evt)
 
     async def _emit(self, sess: SessionState | None, evt: dict[str, Any], *, paced: bool = True) -> None:
-        """Record and broadcast ``evt``; ``paced``: then sleep ``event_delay`` (the run's pace; an
-        HTTP handler's event is never paced: opencode answers its request at once)."""
+        """Record and broadcast ``evt``; ``paced``: then sleep ``event_delay`` (the run's pace). The
+        handlers opencode answers at once (a session's creation, a reply) emit theirs unpaced."""
         evt = {**evt, "properties": dict(evt.get("properties", {}))}
         if sess is not None:
             sess.track(evt)
