@@ -311,9 +311,10 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
                                              "once (JobGovState, sampled every 0.5 s)")
     if dump := os.environ.get("BENCH_WARNINGS"):
         Path(dump).write_text("\n".join(warnings))
-    for line in warnings[:5]:
+    shown = show(title, figures)
+    for line in warnings[:5]:  # under the run's own title: the first few, in the order logged
         print(f"  worker: {line}")
-    return show(title, figures)
+    return shown
 
 
 def run() -> None:
