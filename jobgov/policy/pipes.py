@@ -7,13 +7,9 @@ possibly through filters (``grep -v``, ``sort``, ``head``); otherwise they are u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from jobgov.policy import commands
+from jobgov.policy.segments import Segment
 from jobgov.policy.shellwords import Word
-
-if TYPE_CHECKING:
-    from jobgov.policy.shell import Segment
 
 
 def fill_appended(core: list[Word], producer: Segment | None) -> list[Word]:

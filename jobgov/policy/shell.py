@@ -35,15 +35,15 @@ INTERFACE: ``analyze(command: str) -> ShellAnalysis``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 from jobgov.policy import commands
-from jobgov.policy.model import Judgement, Stdin, judge
+from jobgov.policy.model import Stdin, judge
 from jobgov.policy.model_tables import MODEL
 from jobgov.policy.pipes import fill_appended
+from jobgov.policy.segments import Segment, ShellAnalysis
 from jobgov.policy.shellrules import HIDDEN, assignments, evaluated
 from jobgov.policy.shellwords import (
     HARMLESS,
@@ -60,42 +60,11 @@ from jobgov.policy.shellwords import (
     read_word,
 )
 
-# Re-exported: callers import the path types from here.
+# Re-exported: callers import the path and result types from here.
 from jobgov.policy.shellwords import PathKind as PathKind
 from jobgov.policy.shellwords import PathRef as PathRef
 
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One simple command that the shell would run."""
-
-    text: str
-    argv: tuple[str, ...]
-    cwd: str | None = None
-    paths: tuple[PathRef, ...] = ()
-    install: bool = False
-    network: bool = False
-    #: ``cwd`` is not statically known (``cd $X``, ``cd -``); it is then only a hint.
-    cwd_dynamic: bool = False
-    #: Wrapper commands stripped from the front of ``argv`` (``("sudo", "timeout")``).
-    wrappers: tuple[str, ...] = ()
-    #: Some argument is only known at run time: an expansion other than a leading
-    #: ``~``/``$HOME``, or arguments appended by ``xargs`` / ``find -exec``.
-    dynamic_args: bool = False
-    #: What the command model makes of it (``None`` for a bare redirect with no command).
-    judgement: Judgement | None = None
-    #: The wrappers it runs through that jobgov does not model (``busybox``, ``strace`` ...).
-    odd_wrappers: tuple[str, ...] = ()
-    #: The command whose output is this one's input (the previous stage of its pipe).
-    feeder: Segment | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShellAnalysis:
-    """Every simple command in a command line, or why it could not be parsed."""
-
-    segments: tuple[Segment, ...] = field(default_factory=tuple)
-    error: str | None = None
+__all__ = ["MAX_COMMAND_CHARS", "MAX_SEGMENTS", "PathKind", "PathRef", "Segment", "ShellAnalysis", "analyze"]
 
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
