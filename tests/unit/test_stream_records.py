@@ -27,7 +27,8 @@ from jobgov.domain.budget import BudgetLimit, BudgetState
 from jobgov.domain.items import AskItem, SessionItem, StepItem
 from jobgov.opencode.client import AgentClient
 from jobgov.temporal.activities import AgentActivities, AgentSettings
-from jobgov.temporal.activities.consumer import MAX_BATCH, EventStreamConsumer, StreamSettings, WorkflowGone
+from jobgov.temporal.activities.consumer import EventStreamConsumer, StreamSettings, WorkflowGone
+from jobgov.temporal.activities.delivery import MAX_BATCH
 from jobgov.temporal.activities.records import Undelivered, read_records
 from jobgov.temporal.activities.stream import StreamActivity
 from jobgov.temporal.activities.stream_settings import StreamInterrupted, StreamProgress

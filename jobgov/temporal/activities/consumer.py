@@ -14,8 +14,9 @@ missed while disconnected, so pending asks, the session's status and its
 steps are read back from the API. Asks left behind by an abort are never
 approved (PROTOCOL finding 3). Delivery to the workflow is at-least-once.
 
-The class is independent of Temporal (``send`` and ``heartbeat`` are
-injected) so it is tested against a fake agent.
+Its parts: the connection (read, reconnect, silence) in :mod:`.connection`; when a batch
+goes in :mod:`.delivery`; the reply in :mod:`.replies`; heartbeat records in :mod:`.records`.
+Independent of Temporal (``send`` and ``heartbeat`` are injected): tested against a fake agent.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from jobgov.domain.budget import BudgetState
 from jobgov.domain.decide import Verdict, decide
 from jobgov.domain.items import AskItem, EventItem, SessionItem, StepItem
 from jobgov.domain.watermark import covered
-from jobgov.opencode.client import AgentClient, AgentError, AgentHTTPError
+from jobgov.opencode.client import AgentClient, AgentError
 from jobgov.opencode.events import (
     DONE_TOOL_STATES,
     Event,
@@ -44,7 +45,6 @@ from jobgov.opencode.events import (
     read_ask,
     replied_item,
     session_item,
-    session_of,
     status_item,
     unfinished_run,
 )
@@ -52,9 +52,11 @@ from jobgov.opencode.pricing import price_step
 from jobgov.opencode.usage import UsageLedger
 from jobgov.policy.normalize import normalize
 from jobgov.temporal import metrics
-from jobgov.temporal.activities.errors import is_retryable_status, to_application_error
+from jobgov.temporal.activities.connection import Resync, Stopped, StreamConnection
+from jobgov.temporal.activities.delivery import due_now, may_wait
 from jobgov.temporal.activities.reachability import Reachability
 from jobgov.temporal.activities.records import MAX_UNDELIVERED, Undelivered
+from jobgov.temporal.activities.replies import ReplyFailed, send_reply
 from jobgov.temporal.activities.stream_settings import StreamProgress, StreamSettings, WorkflowGone
 from jobgov.temporal.metrics import AGENT_UNREACHABLE, Metrics
 from jobgov.temporal.payloads import EventBatch, StreamInput
@@ -63,37 +65,17 @@ __all__ = ["EventStreamConsumer", "StreamProgress", "StreamSettings", "WorkflowG
 
 _LOG = logging.getLogger(__name__)
 
-
-class _Resync(Exception):
-    """Reconnect (and so reconcile) now: the local view may be out of date."""
-
-
-class _Stopped(Exception):
-    """The workflow cancelled this stream (a decision's heartbeat said so): deliver what is held, end."""
-
-
-class _Ended:
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
-_CONNECTED: Final = object()
-#: ``_next``'s answer when coalesced items have waited long enough.
-_FLUSH_DUE: Final = object()
-#: The agent was heard from again after it was reported unreachable (any frame, heartbeats too).
-_HEARD: Final = object()
-#: A decision's heartbeat was answered "cancelled": stop at the next event boundary.
-_STOP: Final = object()
 #: Events that never change a session's messages: an idle after one of them needs no second read.
 _NO_CHANGE: Final = frozenset({"session.status", "session.idle"})
 _CANCELLED: Final = "the workflow cancelled it (new inputs for a new stream, or its run is closing)"
-_Queued = Event | _Ended | object
-#: Items one batch holds at most before it is sent (a step is about half a kilobyte).
-MAX_BATCH: Final = 256
 
 
-class EventStreamConsumer:
+class EventStreamConsumer(StreamConnection):
     """Consumes one session's events for a job until cancelled, or until its workflow is gone.
+
+    The connection (reading, reconnecting, silence) is :class:`~.connection.StreamConnection`'s;
+    this class gives the events their meaning: asks decided and replied, steps priced, what the
+    workflow hears and when.
 
     Args:
         agent: The agent's API.
@@ -134,15 +116,12 @@ class EventStreamConsumer:
         carried: Sequence[AskItem] = (),
     ) -> None:
         self._metrics = metrics
-        self._still_wanted = still_wanted
-        self._agent = agent
-        self._input = input
-        self._send = send
-        self._heartbeat = heartbeat
-        self._settings = settings or StreamSettings()
-        self._log = logger or _LOG
-        self._attempt = attempt
-        self.progress = StreamProgress(generation=input.generation, status=last_status)
+        self._wanted = still_wanted
+        self._send, self._heartbeat, self._attempt = send, heartbeat, attempt
+        log = logger or _LOG
+        reach = Reachability(send, input, log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
+        super().__init__(agent, input, settings or StreamSettings(), log, reach,
+                         StreamProgress(generation=input.generation, status=last_status))
         self._ledger = UsageLedger()
         self._budget: BudgetState | None = input.budget
         self._decided = frozenset(input.decided)
@@ -155,14 +134,7 @@ class EventStreamConsumer:
         self._undelivered = Undelivered(carried)  # recorded in heartbeats, not yet sent
         self._settled: set[str] = set()  # asks of the outbox whose automatic reply went out (or was given up)
         self._recording = asyncio.Lock()
-        self._stop: str | None = None
         self._delivered_status: str | None = None  # of the last session item delivered
-        self._queue: asyncio.Queue[_Queued] | None = None
-        self._carry: _Ended | None = None
-        self._flush_at: float | None = None
-        self._last_frame = 0.0
-        self._reach = Reachability(send, input, self._log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
-        self._attempt_connected = False
         self._budget_news = False  # the local budget crossed a threshold since the last delivery
         #: Events of the session heard on this connection that may change its messages (all but
         #: ``session.status`` and ``session.idle``), counted as they arrive.
@@ -199,7 +171,7 @@ class EventStreamConsumer:
                                    self._input.session_id, len(self._outbox))  # fmt: skip
                     await self._flush()
                 await self._reconnect_forever()
-            except _Stopped:
+            except Stopped:
                 await self._flush()  # what this stream holds goes to the workflow, which decides now
                 self._log.info("stream %s: %s; stream stopped", self._input.session_id, self._stop)
         except WorkflowGone as exc:
@@ -232,123 +204,28 @@ class EventStreamConsumer:
             self._heartbeat(details)  # the SDK's own heartbeats carry the newest details too
             return await self._record(details)
 
-    def _request_stop(self, why: str) -> None:
-        """Stop at the next event boundary (never between an ask's record and its reply)."""
-        if self._stop is None:
-            self._stop = why
-            if self._queue is not None:
-                self._queue.put_nowait(_STOP)
+    # ------------------------------------------------------------------ the connection's hooks
 
-    async def _reconnect_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        delay = self._settings.backoff_min
-        while True:
-            started = loop.time()
-            self._attempt_connected = False
-            try:
-                await self._connection()
-                reason = "closed by the agent"
-            except AgentHTTPError as exc:
-                if exc.status in (401, 403):  # no retry can fix a password: the job fails, saying why
-                    raise to_application_error(exc, f"stream the events of {self._input.agent_url}") from exc
-                reason = str(exc)
-            except (AgentError, _Resync) as exc:
-                reason = str(exc)
-            if self._stop is not None:
-                raise _Stopped(self._stop)
-            if self._still_wanted is not None and not await self._still_wanted():
-                # The job ended (the stream hears of it from a heartbeat, up to ~24 s later), and
-                # its agent went away with it: nothing is wrong, and nobody needs a warning.
-                raise WorkflowGone(f"the job's run has closed; the agent's stream ended ({reason})")
-            if not self._attempt_connected:
-                await self._reach.lost(reason, self._last_frame)
-            if loop.time() - started >= self._settings.backoff_max:
-                delay = self._settings.backoff_min  # it was healthy: retry quickly
-            self.progress.reconnects += 1
-            self._count(metrics.AGENT_RECONNECTS, 1, {})
-            self._log.warning(
-                "stream %s: %s; reconnect %d in %.1fs",
-                self._input.session_id, reason, self.progress.reconnects, delay,
-            )  # fmt: skip
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._settings.backoff_max)
-
-    async def _connection(self) -> None:
-        """One connection: connect, reconcile, then process bursts until it drops."""
-        queue: asyncio.Queue[_Queued] = asyncio.Queue()
-        self._queue = queue
-        if self._stop is not None:
-            raise _Stopped(self._stop)
-        self._carry = None
+    def _connecting(self) -> None:
         self._ending = None  # a new connection: what was missed while away is read again
-        self._last_frame = asyncio.get_running_loop().time()
-        reader = asyncio.create_task(self._read(queue))
-        try:
-            while True:
-                first = await self._next(queue)
-                if self._reach.unreachable and (first is _CONNECTED or first is _HEARD or isinstance(first, dict)):
-                    await self._reach.back()  # heard from again
-                if first is _HEARD:
-                    continue
-                if first is _STOP:
-                    raise _Stopped(self._stop)
-                if first is _CONNECTED:
-                    self.progress.connected = self._attempt_connected = True
-                    self._outbox.append(SessionItem(status="connected"))
-                    await self._flush()  # at once: the workflow may wait for it to prompt
-                    await self._reconcile()
-                    continue
-                if isinstance(first, _Ended):
-                    if isinstance(first.error, Exception):
-                        raise first.error
-                    return
-                if first is _FLUSH_DUE:
-                    await self._flush()
-                    continue
-                burst = [first, *self._drain(queue)]
-                for event in burst:
-                    assert isinstance(event, dict)
-                    await self._on_event(event)
-                if self._due_now():
-                    await self._flush()
-                elif self._outbox:
-                    due = asyncio.get_running_loop().time() + self._may_wait()
-                    if self._flush_at is None or due < self._flush_at:
-                        self._flush_at = due
-        finally:
-            self._queue = None
-            self.progress.connected = False
-            reader.cancel()
-            # asyncio.wait, not ``await reader``: it never swallows a cancellation of this task.
-            await asyncio.wait({reader})
 
-    async def _read(self, queue: asyncio.Queue[_Queued]) -> None:
-        """Reader task: moves our session's events into ``queue`` as they arrive."""
-        try:
-            async with self._agent.event_stream() as stream:
-                queue.put_nowait(_CONNECTED)
-                async for event in stream:
-                    self._last_frame = asyncio.get_running_loop().time()
-                    if self._reach.unreachable:
-                        queue.put_nowait(_HEARD)
-                    self.progress.events += 1
-                    self.progress.last_event_id = event.get("id") or self.progress.last_event_id
-                    if session_of(event) == self._input.session_id:
-                        if event["type"] not in _NO_CHANGE:
-                            self._changes += 1
-                        self._watch(event)
-                        queue.put_nowait(event)
-            queue.put_nowait(_Ended(None))
-        except Exception as exc:  # noqa: BLE001 - handed to the main loop, which decides
-            queue.put_nowait(_Ended(exc))
+    async def _connected(self) -> None:
+        self._outbox.append(SessionItem(status="connected"))
+        await self._flush()  # at once: the workflow may wait for it to prompt
+        await self._reconcile()
 
-    def _watch(self, event: Event) -> None:
+    async def _still_wanted(self) -> bool:
+        return self._wanted is None or await self._wanted()
+
+    def _arrived(self, event: Event) -> None:
         """Runs as events *arrive*, ahead of processing: the end of a run cancels its asks.
 
         The main loop may be awaiting a signal while an abort arrives; cancelling
         here means an ask recorded for auto-approval is then not replied to.
         """
         kind, props = event["type"], event["properties"]
+        if kind not in _NO_CHANGE:
+            self._changes += 1
         if kind == "permission.asked" and isinstance(props.get("id"), str):
             self._known.add(props["id"])
         elif kind == "permission.replied":
@@ -357,79 +234,15 @@ class EventStreamConsumer:
             self._cancelled |= self._known
             self._known.clear()
 
-    async def _next(self, queue: asyncio.Queue[_Queued]) -> _Queued:
-        if self._carry is not None:
-            carried, self._carry = self._carry, None
-            return carried
-        idle = self._settings.idle_timeout
-        if idle is None and self._flush_at is None:
-            return await queue.get()
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            if self._flush_at is not None and now >= self._flush_at:
-                return _FLUSH_DUE
-            remaining = self._last_frame + idle - now if idle is not None else float("inf")
-            if remaining <= 0:
-                raise _Resync(f"no frame for {idle:.0f}s")
-            silent = self._settings.silent_after
-            if not self._reach.unreachable and now - self._last_frame >= silent:
-                await self._reach.lost(f"no frame from the agent for {silent:g}s", self._last_frame)
-                continue
-            if not self._reach.unreachable:
-                remaining = min(remaining, self._last_frame + silent - now)
-            if self._flush_at is not None:
-                remaining = min(remaining, self._flush_at - now)
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation of
-            # this task when the item arrives at the same moment.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    return await queue.get()
-
     def _due_now(self) -> bool:
-        """The workflow must hear of something in the outbox now: a change of status, an ask it
-        decides, an ask that is recorded by its delivery. Usage, replies, automatic decisions
-        recorded in heartbeats and, then, a status the session already had (opencode repeats
-        ``busy`` at every step) wait for the next delivery, unless the job's budget crossed one of
-        its thresholds (the workflow warns, notifies or pauses on it)."""
-        if len(self._outbox) >= MAX_BATCH:
-            return True  # a signal stays far below Temporal's payload limit, whatever the agent's pace
-        if self._budget_news and self._outbox:
-            return True  # the workflow warns, notifies or pauses on it
-        last = self._delivered_status
-        for item in self._outbox:
-            if isinstance(item, SessionItem):
-                repeated = (self._record is not None and item.status in ("busy", "retry") and item.status == last
-                            and item.unfinished is None and item.message is None)
-                last = item.status
-                if not repeated:
-                    return True
-            elif isinstance(item, AskItem) and (item.auto is None or self._record is None):
-                return True
-        return False
+        return due_now(self._outbox, delivered_status=self._delivered_status, by_heartbeat=self._record is not None,
+                       budget_news=self._budget_news)
 
-    def _may_wait(self) -> float:
-        """Seconds the outbox may wait for its delivery."""
-        if self._record is None:
-            return self._settings.coalesce
-        if self._input.plan_budget is not False and any(isinstance(item, StepItem) for item in self._outbox):
-            return min(self._settings.usage_every, self._settings.deliver_every)  # the plan sums it
-        return self._settings.deliver_every
-
-    def _drain(self, queue: asyncio.Queue[_Queued]) -> list[_Queued]:
-        """Everything already queued (one burst), up to a connection marker."""
-        burst: list[_Queued] = []
-        while not queue.empty():
-            item = queue.get_nowait()
-            if isinstance(item, _Ended):
-                self._carry = item
-                break
-            if item is _STOP:
-                self._carry = _Ended(_Stopped(self._stop))
-                break
-            if item is not _CONNECTED and item is not _HEARD:
-                burst.append(item)
-        return burst
+    def _may_wait(self) -> float | None:
+        if not self._outbox:
+            return None
+        return may_wait(self._outbox, self._settings, by_heartbeat=self._record is not None,
+                        plan_budget=self._input.plan_budget)
 
     async def _on_event(self, event: Event) -> None:
         kind = event["type"]
@@ -578,32 +391,14 @@ class EventStreamConsumer:
             self._metrics.add(name, value, labels)
 
     async def _apply(self, request_id: str, verdict: Verdict) -> str | None:
-        """Reply to the agent: ``None`` when the agent took it, else why no reply went out; on
-        repeated failure, resynchronise (the ask will be re-handled)."""
-        reply, message = verdict.reply or "reject", verdict.message
-        failure: AgentError | None = None
-        for attempt in range(self._settings.reply_attempts):
-            if request_id in self._cancelled:
-                # The run ended while the ask was being recorded: a late reply can restart
-                # the aborted tool (PROTOCOL finding 3), so none is sent.
-                self._log.warning("stream %s: %s cancelled by the end of the run; not replying",
-                                  self._input.session_id, request_id)  # fmt: skip
-                return "the run ended before the reply went out (a late reply can restart an aborted tool)"
-            try:
-                if not await self._agent.reply(request_id, reply, message):
-                    self._log.info("stream %s: %s was already answered", self._input.session_id, request_id)
-                    return "the agent had already been answered"
-                return None
-            except AgentHTTPError as exc:
-                if not is_retryable_status(exc.status):
-                    self._log.error("stream %s: reply to %s refused: %s", self._input.session_id, request_id, exc)
-                    return f"the agent refused the reply: {exc}"
-                failure = exc
-            except AgentError as exc:
-                failure = exc
-            await asyncio.sleep(self._settings.backoff_min * 2**attempt)
-        self._handled.discard(request_id)
-        raise _Resync(f"could not reply {reply!r} to {request_id}: {failure}")
+        """Reply to the agent (see :func:`.replies.send_reply`); on repeated failure, resynchronise
+        (the ask will be re-handled)."""
+        try:
+            return await send_reply(self._agent, request_id, verdict, settings=self._settings,
+                                    cancelled=self._cancelled, log=self._log, session_id=self._input.session_id)
+        except ReplyFailed as exc:
+            self._handled.discard(request_id)
+            raise Resync(str(exc)) from None
 
     async def _reconcile(self) -> None:
         """Learn what happened while disconnected: pending asks, status, steps, tool names."""
