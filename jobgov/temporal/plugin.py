@@ -52,6 +52,7 @@ PASSTHROUGH_MODULES = (
     # are imported anew for each run: a run's sandbox costs milliseconds of CPU for every module
     # it re-imports, paid again by every new job, plan and continue-as-new.
     "jobgov.temporal.workflows.book",  # the job's pure rule book
+    "jobgov.temporal.workflows.book_base",  # the state it rules, and what people read of it
     "jobgov.temporal.workflows.effects",  # the effects the book hands the workflow
     "jobgov.temporal.workflows.support",  # validator errors and the continue-as-new check
     "jobgov.temporal.workflows.calls",  # typed activity calls (they call temporalio.workflow)
