@@ -56,6 +56,8 @@ PASSTHROUGH_MODULES = (
     "jobgov.temporal.workflows.effects",  # the effects the book hands the workflow
     "jobgov.temporal.workflows.support",  # validator errors and the continue-as-new check
     "jobgov.temporal.workflows.calls",  # typed activity calls (they call temporalio.workflow)
+    "jobgov.temporal.workflows.publish",  # what people and the plan see of a job, and when (likewise)
+    "jobgov.temporal.workflows.streams",  # a job's stream activity, generation by generation (likewise)
 )
 
 #: Jobs whose event streams one worker holds at once, by default (``JobGovPlugin(max_jobs=...)``).

@@ -5,13 +5,15 @@ wires them to Temporal: the stream activity feeds event batches in by signal,
 humans decide by update (validated before anything reaches history), the plan
 holds and releases by signal, and the effects the book asks for (replies,
 aborts, prompts, notifications, plan reports, stream restarts) run as
-activities, in order, one at a time.
+activities, in order, one at a time. The stream activity's generations are
+:class:`~jobgov.temporal.workflows.streams.JobStream`'s, and what people and the
+plan see of the job (details, search attributes, reports) is
+:class:`~jobgov.temporal.workflows.publish.Publisher`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,7 +23,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 from jobgov import names
-from jobgov.domain import budget as budgets
 from jobgov.domain.items import SessionItem
 from jobgov.temporal.metrics import JOB_STATES, NOTIFICATIONS, Metrics
 from jobgov.temporal.payloads import (
@@ -41,7 +42,6 @@ from jobgov.temporal.payloads import (
     ReplyInput,
     ReportToPlanInput,
     ResumeInput,
-    StreamInput,
 )
 from jobgov.temporal.state import DecisionRecord, JobCarry, JobState
 from jobgov.temporal.workflows import calls
@@ -55,20 +55,9 @@ from jobgov.temporal.workflows.effects import (
     ReportToPlan,
     RestartStream,
 )
-from jobgov.temporal.workflows.support import continue_as_new_due, refresh_wake, reject_invalid
-
-#: From release 0.2 on (names.PATCH_0_2): what the UI and the plan see of a job's spending is
-#: refreshed at most this often, its state and pending asks at once. A search-attribute upsert and
-#: a plan report for every step cost 5 history events a step.
-REFRESH_EVERY = timedelta(seconds=5)
-#: From release 0.8 (names.PATCH_0_8): how often a job whose plan has no budget reports its spending
-#: to the plan (a change of state is reported at once; a plan with a budget hears of every step).
-#: Each report is an activity and two workflow tasks: at 100 jobs, one every 5 s cost the worker
-#: about 2 ms of CPU per ask (of 10).
-PLAN_REFRESH_EVERY = timedelta(seconds=30)
-#: From release 0.4 (names.PATCH_0_4): a job whose stream no worker has taken this long
-#: after it was started shows ``queued``. A worker with a free slot takes it in well under a second.
-QUEUE_AFTER = timedelta(seconds=10)
+from jobgov.temporal.workflows.publish import Publisher
+from jobgov.temporal.workflows.streams import JobStream
+from jobgov.temporal.workflows.support import continue_as_new_due, reject_invalid
 
 
 @workflow.defn(name=names.JOB_WORKFLOW)
@@ -86,25 +75,11 @@ class JobWorkflow:
         #: Where the agent-side activities run (the agent's host); None: this workflow's task queue.
         self._agent_queue = input.agent_queue or input.config.agent.queue
         self._lock = asyncio.Lock()
-        self._stream: workflow.ActivityHandle[None] | None = None
-        self._connected = False
-        self._heard = False  # the current stream generation has sent something: a worker runs it
-        self._admission = False  # names.PATCH_0_4: set when the first stream starts
-        self._records = False  # names.PATCH_0_6: streams record automatic decisions in heartbeats
-        self._plan_budget_said = False  # names.PATCH_0_7: streams are told whether the plan has a budget
+        self._stream = JobStream(self._book, input, self._agent_queue, self._effects, self._touch, self._drain)
         self._dirty = True
         self._bounded_drain = False
-        self._shown: tuple[str, int] | None = None  # the state and pending count last upserted
-        self._shown_at: datetime | None = None
-        self._owe_show = False
-        self._reported: str | None = None  # the state last reported to the plan
-        self._reported_at: datetime | None = None
-        self._owe_report = False
+        self._publisher = Publisher(self._book, input, self._effects, self._touch)
         self._continuing = False
-        self._refresher: asyncio.Task[None] | None = None
-        self._refresh_at: datetime | None = None  # when the refresher wakes (names.PATCH_0_8)
-        self._ride = False  # names.PATCH_0_8: refreshes ride on other workflow tasks
-        self._admitting: asyncio.Task[None] | None = None
         self._metrics: Metrics | None = None
         self._metric_state: str | None = None
 
@@ -113,8 +88,8 @@ class JobWorkflow:
     @workflow.run
     async def run(self, input: JobInput) -> JobResult:
         # Runs started before this release drained without checking (their histories replay so).
-        self._bounded_drain = workflow.patched(names.PATCH_0_2)
-        self._ride = self._bounded_drain and workflow.patched(names.PATCH_0_8)
+        self._bounded_drain = self._publisher.bounded = workflow.patched(names.PATCH_0_2)
+        self._publisher.ride = self._bounded_drain and workflow.patched(names.PATCH_0_8)
         try:
             return await self._govern(input)
         except asyncio.CancelledError:
@@ -136,7 +111,7 @@ class JobWorkflow:
     async def _end_cancelled(self) -> None:
         """A cancelled job ends like a killed one: the agent's run aborted, its asks rejected."""
         self._effects += self._book.cancel(workflow.now())
-        await self._stop_stream()
+        await self._stream.stop()
         await self._drain()
 
     def _publish_failed(self) -> None:
@@ -169,7 +144,7 @@ class JobWorkflow:
                 self._book.warn(f"cannot create the session on the agent at {request.agent_url} ({why}); retrying "
                                 f"until {deadline:%H:%M:%S} UTC")
                 self._dirty = True
-                self._publish()
+                self._publisher.publish()
                 await workflow.sleep(delay)
                 delay = min(delay * 2, timedelta(seconds=15))
 
@@ -180,11 +155,11 @@ class JobWorkflow:
                 CreateSessionInput(agent_url=input.agent_url, title=f"{input.plan}/{input.job}")
             )
             book.started(session_id, prompt_sent=False)
-        self._start_stream()
+        self._stream.start()
         if input.prompt is not None and not book.s.prompt_sent:
             # Subscribe first (the stream reconciles anyway), so the run's first events are seen live.
-            await self._await_stream()
-            if not (self._admission and book.finished):  # killed or cancelled while it waited
+            await self._stream.connect()
+            if not (self._stream.admission and book.finished):  # killed or cancelled while it waited
                 await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
                     agent_url=input.agent_url, session_id=book.s.session_id or "", text=input.prompt),
                     self._agent_queue))
@@ -196,7 +171,7 @@ class JobWorkflow:
             if book.finished:
                 break
             if continue_as_new_due(self._input.continue_as_new_after):
-                await self._stop_stream()
+                await self._stream.stop()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._continuing = True  # the next run reports to the plan first thing
                 await self._drain()
@@ -208,21 +183,10 @@ class JobWorkflow:
             except TimeoutError:
                 self._wake(workflow.now())
 
-        await self._stop_stream()
+        await self._stream.stop()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain()
         return JobResult(status=book.status())
-
-    async def _await_stream(self) -> None:
-        """Wait until the current stream generation is connected, or the job has ended (killed,
-        cancelled): an agent is never set to work unwatched. Runs before 0.4 waited 30 s at most."""
-        if self._admission:
-            await workflow.wait_condition(lambda: self._connected or self._book.finished)
-            return
-        try:
-            await workflow.wait_condition(lambda: self._connected, timeout=timedelta(seconds=30))
-        except TimeoutError:
-            workflow.logger.warning("event stream not connected after 30 s; prompting anyway")
 
     # ------------------------------------------------------------------ effects
 
@@ -245,10 +209,10 @@ class JobWorkflow:
                 self._effects.append(ReportToPlan())  # the main loop drains it next
             self._emit_metrics()
             if self._dirty:
-                self._publish()
+                self._publisher.publish()
                 self._dirty = False
-            if self._ride:
-                self._rearm()  # what this task refreshed needs no timer
+            if self._publisher.ride:
+                self._publisher.rearm()  # what this task refreshed needs no timer
 
     def _note_state(self) -> None:
         """Count the job entering a state: called wherever the state may change (every handler and
@@ -267,6 +231,10 @@ class JobWorkflow:
         self._dirty = True
         workflow.set_current_details(self._book.details_markdown())
 
+    def _touch(self) -> None:
+        """The book changed where no handler runs (the stream's callbacks): the main loop publishes."""
+        self._dirty = True
+
     def _emit_metrics(self) -> None:
         """What the book recorded (decisions, usage, states). Emitted on first execution only: the
         SDK drops workflow metrics on replay."""
@@ -280,8 +248,9 @@ class JobWorkflow:
 
     def _state_unreported(self) -> bool:
         """The job's state changed (paused, resumed, awaiting approval) since the plan last heard."""
-        return (self._reported is not None and not self._continuing and not self._effects
-                and self._reported != self._book.display_state().value and workflow.patched(names.PATCH_0_3))
+        reported = self._publisher.reported
+        return (reported is not None and not self._continuing and not self._effects
+                and reported != self._book.display_state().value and workflow.patched(names.PATCH_0_3))
 
     async def _apply(self, effect: Effect) -> None:
         book, url = self._book, self._input.agent_url
@@ -294,8 +263,8 @@ class JobWorkflow:
             await self._call(names.ACTIVITY_ABORT, calls.abort(AbortInput(agent_url=url, session_id=session_id),
                                                               self._agent_queue))
         elif isinstance(effect, Prompt):
-            await self._await_stream()  # so the continued run is seen live, not only reconciled
-            if self._admission and book.finished:
+            await self._stream.connect()  # so the continued run is seen live, not only reconciled
+            if self._stream.admission and book.finished:
                 return  # killed while it waited for its stream
             await self._call(names.ACTIVITY_PROMPT, calls.prompt(PromptInput(
                 agent_url=url, session_id=session_id, text=effect.text), self._agent_queue))
@@ -306,16 +275,12 @@ class JobWorkflow:
                 kind=effect.kind, plan=book.plan, job=book.job, workflow_id=book.workflow_id,
                 message=effect.message, webhook=book.config.notify.webhook)))
         elif isinstance(effect, ReportToPlan):
-            if self._bounded_drain and (self._continuing or self._report_can_wait()):
-                self._owe_report = not self._continuing
-                if self._owe_report:
-                    self._owe()
-                return
-            self._reported, self._reported_at, self._owe_report = book.display_state().value, workflow.now(), False
+            if not self._publisher.report_now(continuing=self._continuing):
+                return  # held back, for the refresh timer or the next run
             await self._call(names.ACTIVITY_REPORT_TO_PLAN, calls.report_to_plan(ReportToPlanInput(
                 plan=book.plan, budget=book.config.budget.plan, report=book.next_report())))
         elif isinstance(effect, RestartStream):
-            self._restart_stream()
+            self._stream.restart()
 
     async def _call(self, activity: str, call: Awaitable[None]) -> None:
         try:
@@ -328,14 +293,6 @@ class JobWorkflow:
             workflow.logger.warning(message)
             self._book.warn(message)
 
-    def _report_can_wait(self) -> bool:
-        """The plan heard from this job a moment ago, in the same state, and has no budget for
-        the spending to cross: it can wait. A plan budget is enforced on every step's report."""
-        every = PLAN_REFRESH_EVERY if self._ride else REFRESH_EVERY
-        return (self._book.config.budget.plan is None
-                and self._reported == self._book.display_state().value and self._reported_at is not None
-                and workflow.now() - self._reported_at < every)
-
     def _next_wake(self) -> datetime | None:
         """When the main loop must wake with nothing arriving: the next ask deadline."""
         return self._book.next_deadline()
@@ -344,174 +301,6 @@ class JobWorkflow:
         self._effects += self._book.expire(now)
         self._note_state()
 
-    def _owe(self) -> None:
-        """A refresh was held back: one timer (not one per wake-up of the loop) brings it later.
-
-        From 0.8 the timer wakes one refresh interval after the earliest refresh is due: a job at
-        work has a workflow task (a delivery) in between, which does the refresh and cancels it."""
-        if not self._ride:
-            if self._refresher is None or self._refresher.done():
-                self._refresher = asyncio.create_task(self._refresh_later(REFRESH_EVERY))
-            return
-        self._rearm()
-
-    def _rearm(self) -> None:
-        """0.8: the refresh timer wakes at :func:`refresh_wake` of what is held back now (moved when
-        a refresh was done meanwhile, cancelled when nothing is held back)."""
-        dues = []
-        if self._owe_show and self._shown_at is not None:
-            dues.append(self._shown_at + REFRESH_EVERY)
-        if self._owe_report and self._reported_at is not None:
-            dues.append(self._reported_at + PLAN_REFRESH_EVERY)
-        wake = refresh_wake(dues, REFRESH_EVERY)
-        if self._refresher is not None and not self._refresher.done():
-            if wake == self._refresh_at:
-                return
-            self._refresher.cancel()
-        self._refresher, self._refresh_at = None, wake
-        if wake is not None:
-            self._refresher = asyncio.create_task(
-                self._refresh_later(max(wake - workflow.now(), timedelta(seconds=1))))
-
-    async def _refresh_later(self, after: timedelta) -> None:
-        await workflow.sleep(after)
-        self._refresh_at = None
-        if self._owe_report:
-            self._effects.append(ReportToPlan())
-        if self._owe_show:
-            self._dirty = True
-
-    def _publish(self) -> None:
-        book = self._book
-        workflow.set_current_details(book.details_markdown())
-        if not self._input.search_attributes:
-            return
-        if self._bounded_drain:
-            shown = (book.display_state().value, len(book.s.pending))
-            now = workflow.now()
-            if shown == self._shown and self._shown_at is not None and now - self._shown_at < REFRESH_EVERY:
-                self._owe_show = True
-                self._owe()
-                return
-            self._shown, self._shown_at, self._owe_show = shown, now, False
-        workflow.upsert_search_attributes([
-            names.SA_STATE.value_set(book.display_state().value),
-            names.SA_PLAN.value_set(book.plan),
-            names.SA_JOB.value_set(book.job),
-            names.SA_COST_USD.value_set(float(book.s.cost_usd)),
-            names.SA_TOKENS.value_set(book.s.tokens.total),
-            names.SA_PENDING_ASKS.value_set(len(book.s.pending)),
-        ])
-
-    # ------------------------------------------------------------------ the stream activity
-
-    def _stream_input(self) -> StreamInput:
-        book = self._book
-        return StreamInput(
-            agent_url=self._input.agent_url, session_id=book.s.session_id or "", worktree=self._input.worktree,
-            policy=book.policy, pricing=book.config.pricing, hold=book.paused or book.s.plan_hold is not None,
-            # Only a budget whose excess holds asks matters to the activity (not one that just notifies).
-            budget=book.s.budget if budgets.can_hold(book.s.budget.limit) else None,
-            decided=list(book.s.decided), generation=book.s.generation,
-            decided_through=book.s.decided_through, counted_through=book.s.counted_through,
-            record_in_heartbeat=self._records,
-            plan_budget=book.config.budget.plan is not None if self._plan_budget_said else None,
-        )
-
-    def _start_stream(self) -> None:
-        # Every 0.4 rule that matters once asks can arrive: the first stream of a run decides them.
-        self._admission = self._book.release_0_4 = workflow.patched(names.PATCH_0_4)
-        self._records = workflow.patched(names.PATCH_0_6)
-        self._plan_budget_said = workflow.patched(names.PATCH_0_7)
-        self._heard = False
-        if not self._admission:
-            self._stream = calls.start_stream(self._stream_input())
-            return
-        queue = names.stream_task_queue(self._agent_queue or workflow.info().task_queue)
-        self._stream = calls.start_stream(self._stream_input(), task_queue=queue)
-        self._stream.add_done_callback(self._stream_ended)
-        self._admitting = asyncio.create_task(self._watch_admission(self._book.s.generation, queue))
-
-    def _stream_ended(self, done: asyncio.Task[None]) -> None:
-        """A stream is retried without end, so one that fails has met what no retry fixes (the agent
-        refuses the worker's password): the job fails, saying so. Cancelled ones were asked to stop."""
-        if done is not self._stream or done.cancelled() or (error := done.exception()) is None:
-            return
-        cause = error.cause if isinstance(error, ActivityError) and error.cause is not None else error
-        if isinstance(cause, CancelledError | asyncio.CancelledError):
-            return  # stopped by this workflow (a restart, the job's end, continue-as-new)
-        self._effects += self._book.fail(f"the event stream stopped: {getattr(cause, 'message', None) or cause}",
-                                         workflow.now())
-        self._dirty = True
-
-    async def _watch_admission(self, generation: int, queue: str) -> None:
-        """Say so, in the state, the details and to the plan, when no worker takes the stream."""
-        book = self._book
-        try:
-            await workflow.wait_condition(
-                lambda: self._heard or book.s.generation != generation or book.finished, timeout=QUEUE_AFTER)
-        except TimeoutError:
-            book.queued = (f"no worker has taken its event stream for {QUEUE_AFTER.seconds} s: every worker "
-                           f"polling task queue {queue} already holds its --max-jobs streams, or none polls it; "
-                           "the agent is prompted once one does")
-            self._effects.append(ReportToPlan())
-            self._dirty = True
-            await self._drain()  # before the first prompt, nothing else drains
-
-    def _restart_stream(self) -> None:
-        """New inputs (hold, budget) take effect in a new generation; the old one is cancelled.
-
-        TRY_CANCEL: the workflow does not wait for the old consumer to notice (that takes up to a
-        heartbeat); both may briefly forward the same events, which the book ignores by id.
-        """
-        if self._stream is not None:
-            self._stream.cancel()
-            # Nobody awaits the old generation: consume its outcome (cancelled) so it is not
-            # reported as an unretrieved exception.
-            self._stream.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._connected = False
-        self._book.next_generation()
-        self._start_stream()
-
-    async def _stop_stream(self) -> None:
-        """Before the run closes: cancel the stream, then collect what it recorded and has not
-        delivered (names.PATCH_0_9; before, the collect came first, and a decision the stream
-        recorded and applied after it was in no history once the job's newer run had ended).
-
-        A job that completed needs no collect: the idle that completed it was delivered with
-        every decision recorded before it, in order."""
-        if self._stream is None:
-            return
-        collect = self._records and not (self._book.s.state is JobState.COMPLETED
-                                         and workflow.patched(names.PATCH_0_6_COMPLETED))
-        after_cancel = collect and workflow.patched(names.PATCH_0_9)
-        if collect and not after_cancel:
-            await self._collect()  # runs before 0.9: the stream could still record after this
-        self._stream.cancel()
-        with contextlib.suppress(ActivityError, asyncio.CancelledError):
-            await self._stream
-        self._stream = None
-        if after_cancel:
-            # After the cancel request, a record the stream makes is answered "cancelled" and not
-            # applied, and the stream delivers that ask unapplied: then it is decided anew (the
-            # records are marked collected). Every record applied before is in the details.
-            await self._collect(after_cancel=True)
-
-    async def _collect(self, *, after_cancel: bool = False) -> None:
-        try:
-            collected = await calls.collect_stream()
-        except ActivityError as exc:
-            message = (f"{names.ACTIVITY_COLLECT_STREAM} failed: {exc.cause or exc}; decisions the stream made "
-                       "in its last seconds may be missing from the audit trail")
-            workflow.logger.warning(message)
-            self._book.warn(message)
-            return
-        if collected.items:
-            batch = EventBatch(generation=-1, items=collected.items)
-            book = self._book
-            self._effects += (book.on_collected if after_cancel else book.on_batch)(batch, workflow.now())
-            self._dirty = True
-
     # ------------------------------------------------------------------ signals
 
     @workflow.signal(name=names.SIGNAL_JOB_EVENTS, description=(
@@ -519,10 +308,10 @@ class JobWorkflow:
     def on_events(self, batch: EventBatch) -> None:
         """Events from the stream activity (asks, usage, session status), in order."""
         if batch.generation == self._book.s.generation:
-            self._heard = True
+            self._stream.heard = True
             self._book.queued = None
             if any(isinstance(item, SessionItem) and item.status == "connected" for item in batch.items):
-                self._connected = True
+                self._stream.connected = True
         if self._book.s.budget.limit is not None:  # only a budget warns (and so needs the marker)
             self._book.grouped_warnings = workflow.patched(names.PATCH_0_3)
         if any(isinstance(item, SessionItem) and item.unfinished for item in batch.items):
