@@ -35,6 +35,17 @@ async def plan_job_state(plan: WorkflowHandle[Any, Any], job: str, state: str) -
         seen.append((await plan_jobs(plan)).get(job))
 
 
+async def search_attribute_state(handle: WorkflowHandle[Any, Any], state: str) -> None:
+    """Wait until the job's ``JobGovState`` search attribute says ``state``."""
+    deadline = time.monotonic() + 30
+    seen: list[str | None] = []
+    while not seen or seen[-1] != state:
+        assert time.monotonic() < deadline, seen[-5:]
+        if seen:
+            await asyncio.sleep(0.1)
+        seen.append((await handle.describe()).typed_search_attributes.get(names.SA_STATE))
+
+
 def with_max_jobs(client: Client, max_jobs: int) -> Client:
     config = client.config()
     config["plugins"] = [JobGovPlugin(max_jobs=max_jobs)]
@@ -58,9 +69,9 @@ async def test_jobs_beyond_max_jobs_wait_queued_and_start_when_a_slot_frees(dev_
         assert queued.queued is not None and names.stream_task_queue(queue) in queued.queued
         assert "--max-jobs" in queued.queued
         await wait_for(third, lambda s: s.state == "queued")
-        # Visible where people look: the search attribute, the details, the plan.
-        described = await second.describe()
-        assert described.typed_search_attributes.get(names.SA_STATE) == "queued"
+        # Visible where people look: the search attribute, the details, the plan. The search
+        # attribute is upserted once the report to the plan that the queueing sent is done.
+        await search_attribute_state(second, "queued")
         assert (await second.fetch_history()).events  # the workflow runs: it is the stream that waits
         meta = await second.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "**Queued**: no worker has taken its event stream" in meta.current_details
