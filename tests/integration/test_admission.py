@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -24,26 +25,29 @@ from tests.integration.jobs import plan_jobs, start_job, wait_for
 pytestmark = pytest.mark.temporal
 
 
-async def plan_job_state(plan: WorkflowHandle[Any, Any], job: str, state: str) -> None:
-    """Wait until the plan's report of ``job`` says ``state``."""
+async def until_says(state: str, read: Callable[[], Awaitable[str | None]]) -> None:
+    """Wait until ``read()`` says ``state`` (it is read every 0.1 s, for 30 s at most)."""
     deadline = time.monotonic() + 30
     seen: list[str | None] = []
     while not seen or seen[-1] != state:
         assert time.monotonic() < deadline, seen[-5:]
         if seen:
             await asyncio.sleep(0.1)
-        seen.append((await plan_jobs(plan)).get(job))
+        seen.append(await read())
+
+
+async def plan_job_state(plan: WorkflowHandle[Any, Any], job: str, state: str) -> None:
+    """Wait until the plan's report of ``job`` says ``state``."""
+    async def read() -> str | None:
+        return (await plan_jobs(plan)).get(job)
+    await until_says(state, read)
 
 
 async def search_attribute_state(handle: WorkflowHandle[Any, Any], state: str) -> None:
     """Wait until the job's ``JobGovState`` search attribute says ``state``."""
-    deadline = time.monotonic() + 30
-    seen: list[str | None] = []
-    while not seen or seen[-1] != state:
-        assert time.monotonic() < deadline, seen[-5:]
-        if seen:
-            await asyncio.sleep(0.1)
-        seen.append((await handle.describe()).typed_search_attributes.get(names.SA_STATE))
+    async def read() -> str | None:
+        return (await handle.describe()).typed_search_attributes.get(names.SA_STATE)
+    await until_says(state, read)
 
 
 def with_max_jobs(client: Client, max_jobs: int) -> Client:
