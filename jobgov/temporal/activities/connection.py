@@ -13,6 +13,7 @@ end of the class. Independent of Temporal, like the consumer.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -52,7 +53,7 @@ _STOP: Final = object()
 _Queued = Event | _Ended | object
 
 
-class StreamConnection:
+class StreamConnection(abc.ABC):
     """One session's event stream, kept open until the consumer stops or its workflow is gone.
 
     Subclasses give what the events mean through the hooks :meth:`_connected`, :meth:`_arrived`,
@@ -228,33 +229,38 @@ class StreamConnection:
 
     # ------------------------------------------------------------------ what the events mean
 
+    @abc.abstractmethod
     def _connecting(self) -> None:
         """A new connection begins: forget what the last one learned that may have changed."""
 
+    @abc.abstractmethod
     async def _connected(self) -> None:
         """The stream is open: learn what was missed while away."""
 
+    @abc.abstractmethod
     def _arrived(self, event: Event) -> None:
         """An event of the session arrives: runs ahead of processing (the queue may be behind)."""
 
+    @abc.abstractmethod
     async def _on_event(self, event: Event) -> None:
         """Process one event of a burst, in order."""
 
+    @abc.abstractmethod
     def _due_now(self) -> bool:
         """After a burst: the workflow must hear of what is held now."""
-        return False
 
+    @abc.abstractmethod
     def _may_wait(self) -> float | None:
         """Seconds the held items may wait for their delivery (``None``: nothing is held)."""
-        return None
 
+    @abc.abstractmethod
     async def _flush(self) -> None:
-        """Deliver what is held."""
-        self._flush_at = None
+        """Deliver what is held, and clear ``_flush_at``."""
 
     async def _still_wanted(self) -> bool:
         """Asked when a connection ends, before reconnecting: ``False`` when the job's run has closed."""
         return True
 
+    @abc.abstractmethod
     def _count(self, name: str, value: float, labels: dict[str, str]) -> None:
         """Count a metric (``AGENT_RECONNECTS``)."""

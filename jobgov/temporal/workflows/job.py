@@ -232,7 +232,8 @@ class JobWorkflow:
         workflow.set_current_details(self._book.details_markdown())
 
     def _touch(self) -> None:
-        """The book changed where no handler runs (the stream's callbacks): the main loop publishes."""
+        """The book changed outside a handler (a stream's callbacks, the refresh timer): the main loop
+        publishes it."""
         self._dirty = True
 
     def _emit_metrics(self) -> None:
