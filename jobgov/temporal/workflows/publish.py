@@ -70,8 +70,8 @@ class Publisher:
             if self._owe_report:
                 self._owe()
             return False
-        self.reported, self._reported_at, self._owe_report = (self._book.display_state().value, workflow.now(),
-                                                              False)
+        self.reported, self._reported_at = self._book.display_state().value, workflow.now()
+        self._owe_report = False
         return True
 
     def _report_can_wait(self) -> bool:
