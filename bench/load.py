@@ -311,6 +311,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
                                              "once (JobGovState, sampled every 0.5 s)")
     if dump := os.environ.get("BENCH_WARNINGS"):
         Path(dump).write_text("\n".join(warnings))
+    if dump := os.environ.get("BENCH_TIMINGS"):  # every ask's (asked, replied), by job, and each job's start
+        Path(dump).write_text(json.dumps({"timings": timings, "starts": start_times}))
     shown = show(title, figures)
     for line in warnings[:5]:  # under the run's own title: the first few, in the order logged
         print(f"  worker: {line}")
