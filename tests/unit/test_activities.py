@@ -267,3 +267,27 @@ async def test_stream_events_signals_its_run_and_stops_when_the_workflow_is_gone
         client.failures = [rpc(RPCStatusCode.NOT_FOUND)]
         await fake.emit({"id": "evt_1", "type": "session.idle", "properties": {"sessionID": sid}})
         await asyncio.wait_for(task, 5)  # returned, no error
+
+
+async def test_stream_events_counts_the_streams_it_runs(tmp_path: Path) -> None:
+    """The consumer is told how many streams its worker runs (their deliveries share a budget)."""
+    client = FakeClient()
+    async with FakeAgent(directory=str(tmp_path)) as fake, new_http_client() as http:
+        acts = AgentActivities(http, AgentSettings(stream=StreamSettings(heartbeat_every=10.0, backoff_min=0.05)))
+        policy = parse_plan_config("").policy_for(None)
+        sessions = [await acts.agent(fake.base_url).create_session(f"t{n}") for n in range(2)]
+        tasks = []
+        for n, sid in enumerate(sessions):
+            env = environment(client, workflow_id=f"wf-{n}", workflow_run_id=f"run-{n}",
+                              heartbeat_timeout=timedelta(seconds=10))
+            stream_input = StreamInput(agent_url=fake.base_url, session_id=sid, worktree=str(tmp_path), policy=policy)
+            tasks.append(asyncio.create_task(env.run(acts.stream_events, stream_input)))
+        async with asyncio.timeout(5):
+            while len(client.signals) < 2 or acts.stream.live_streams < 2:  # both connected
+                await asyncio.sleep(0.01)
+        assert acts.stream.live_streams == 2
+        client.failures = [rpc(RPCStatusCode.NOT_FOUND)] * 2  # the runs are gone: both streams stop
+        for sid in sessions:
+            await fake.emit({"id": f"evt_{sid}", "type": "session.idle", "properties": {"sessionID": sid}})
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert acts.stream.live_streams == 0

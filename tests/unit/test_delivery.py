@@ -9,7 +9,7 @@ import pytest
 from jobgov.domain.asks import Action, Category, Decision, PermissionAsk, unjudgeable
 from jobgov.domain.items import AskItem, EventItem, RepliedItem, SessionItem, StepItem
 from jobgov.domain.usage import CostRecord, StepUsage, TokenCounts
-from jobgov.temporal.activities.delivery import MAX_BATCH, due_now, may_wait
+from jobgov.temporal.activities.delivery import MAX_BATCH, due_now, may_wait, spacing
 from jobgov.temporal.activities.stream_settings import StreamSettings
 
 SETTINGS = StreamSettings(coalesce=0.5, usage_every=1.0, deliver_every=3.0)
@@ -66,3 +66,29 @@ def test_how_long_the_outbox_may_wait(by_heartbeat: bool, plan_budget: bool | No
                                       expected: float) -> None:
     outbox: list[EventItem] = [_step("prt_1")] if steps else [RepliedItem(request_id="per_1", reply="once")]
     assert may_wait(outbox, SETTINGS, by_heartbeat=by_heartbeat, plan_budget=plan_budget) == expected
+
+
+def test_many_streams_in_one_worker_deliver_less_often() -> None:
+    settings = StreamSettings(deliver_every=2.0, deliveries_per_second=25.0)
+    assert spacing(settings, 1) == 2.0  # few streams: deliver_every
+    assert spacing(settings, 50) == 2.0
+    assert spacing(settings, 100) == 4.0  # 100 streams share 25 deliveries a second
+    assert spacing(settings, 1000) == 40.0
+    assert spacing(StreamSettings(deliver_every=2.0, deliveries_per_second=None), 1000) == 2.0  # never stretched
+
+
+@pytest.mark.parametrize(("plan_budget", "expected"), [(False, 40.0), (True, 1.0), (None, 1.0)])
+def test_a_plan_budgets_usage_waits_no_longer_however_many_streams_run(plan_budget: bool | None,
+                                                                      expected: float) -> None:
+    settings = StreamSettings(coalesce=0.5, usage_every=1.0, deliver_every=3.0, deliveries_per_second=25.0)
+    steps: list[EventItem] = [_step("prt_1")]
+    assert may_wait(steps, settings, by_heartbeat=True, plan_budget=plan_budget, streams=1000) == expected
+    replied: list[EventItem] = [RepliedItem(request_id="per_1", reply="once")]
+    assert may_wait(replied, settings, by_heartbeat=True, plan_budget=plan_budget, streams=1000) == 40.0
+    assert may_wait(replied, settings, by_heartbeat=False, plan_budget=plan_budget, streams=1000) == 0.5  # by signal
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0])
+def test_deliveries_per_second_must_be_positive(rate: float) -> None:
+    with pytest.raises(ValueError, match=r"StreamSettings.deliveries_per_second: .*expected a number above 0"):
+        StreamSettings(deliveries_per_second=rate)

@@ -81,11 +81,12 @@ class Harness:
         self.batches.append(batch)
 
     async def start(self, session_id: str, settings: StreamSettings = FAST, **fields: Any) -> EventStreamConsumer:
-        record, carried = fields.pop("record", None), fields.pop("carried", ())
+        record, carried, streams = fields.pop("record", None), fields.pop("carried", ()), fields.pop("streams", None)
         stream_input = StreamInput(agent_url=self.fake.base_url, session_id=session_id, worktree=self.worktree,
                                    policy=fields.pop("policy", DEFAULTS), **fields)  # fmt: skip
         self.consumer = EventStreamConsumer(self.api, stream_input, self.send, self.heartbeats.append,
-                                            settings=settings, record=record, carried=carried)  # fmt: skip
+                                            settings=settings, record=record, carried=carried,
+                                            streams=streams)  # fmt: skip
         self.task = asyncio.create_task(self.consumer.run())
         await self.connected(1)
         return self.consumer

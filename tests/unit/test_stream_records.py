@@ -89,6 +89,26 @@ async def test_a_decision_is_recorded_then_replied_then_delivered_with_the_runs_
         assert server.records(h.heartbeats[-1]) == []
 
 
+async def test_a_worker_with_many_streams_holds_what_may_wait_longer(
+        http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
+    # Deliveries at once (deliver_every 0) but 360,000 streams in the worker sharing 100 deliveries a
+    # second: each waits an hour, so the decisions go with the statuses that change, as if held. (With
+    # one stream, each decision goes 10 ms after its reply: the agent's events come 50 ms apart.)
+    stretched = replace(FAST, deliver_every=0.0, deliveries_per_second=100.0)
+    script = Scenario().bash("ls -la").bash("git status").bash("pwd").text("ok")
+    async with harness(http, worktree, script, event_delay=0.05) as h:
+        server = Server(h.fake.replies)
+        sid = await h.session()
+        await h.start(sid, stretched, record=server.record, plan_budget=False, streams=lambda: 360_000)
+        await h.api.prompt_async(sid, "go")
+        await until(lambda: "busy" in h.statuses() and h.statuses()[-1] == "idle")
+        assert [r.reply for r in h.fake.replies] == ["once"] * 3
+        batches = [b for b in h.batches if any(isinstance(i, AskItem) for i in b.items)]
+        assert len(batches) <= 2, [[i.kind for i in b.items] for b in batches]
+        last = batches[-1].items[-1]
+        assert isinstance(last, SessionItem) and last.status == "idle"
+
+
 async def test_a_batch_is_sent_once_it_holds_max_batch_items(http: httpx.AsyncClient, worktree: str) -> None:  # noqa: F811
     # Steps that ask nothing: only their usage, which waits for the next delivery (an hour here:
     # the plan has no budget).

@@ -97,6 +97,8 @@ class EventStreamConsumer(StreamConnection):
             stream; raises :class:`WorkflowGone` when the run has closed. ``None``: decisions are
             delivered (``send``) before their reply.
         carried: Decisions a previous attempt recorded and had not delivered: delivered first.
+        streams: How many streams the worker process runs now, this one included: what may wait is
+            delivered less often when they are many (see :func:`.delivery.spacing`). ``None``: one.
     """
 
     def __init__(
@@ -114,9 +116,11 @@ class EventStreamConsumer(StreamConnection):
         still_wanted: Callable[[], Awaitable[bool]] | None = None,
         record: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
         carried: Sequence[AskItem] = (),
+        streams: Callable[[], int] | None = None,
     ) -> None:
         self._metrics = metrics
         self._wanted = still_wanted
+        self._streams = streams
         self._send, self._heartbeat, self._attempt = send, heartbeat, attempt
         log = logger or _LOG
         reach = Reachability(send, input, log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
@@ -242,7 +246,7 @@ class EventStreamConsumer(StreamConnection):
         if not self._outbox:
             return None
         return may_wait(self._outbox, self._settings, by_heartbeat=self._record is not None,
-                        plan_budget=self._input.plan_budget)
+                        plan_budget=self._input.plan_budget, streams=self._streams() if self._streams else 1)
 
     async def _on_event(self, event: Event) -> None:
         kind = event["type"]

@@ -66,6 +66,12 @@ class StreamActivity:
         self._credentials = credentials or AgentCredentials()
         self._settings = settings
         self._signal_attempts = signal_attempts
+        self._live = 0  # streams this worker process runs now (their deliveries share a budget)
+
+    @property
+    def live_streams(self) -> int:
+        """How many ``stream_events`` activities this instance runs now."""
+        return self._live
 
     @activity.defn(name=names.ACTIVITY_STREAM_EVENTS)
     async def stream_events(self, input: StreamInput) -> None:
@@ -118,7 +124,9 @@ class StreamActivity:
                 still_wanted=still_wanted,
                 record=record if input.record_in_heartbeat else None,
                 carried=carried,
+                streams=lambda: self._live,
             )
+            self._live += 1
             try:
                 await consumer.run()
             except StreamInterrupted as exc:
@@ -139,6 +147,8 @@ class StreamActivity:
                 # The run has closed (the job ended, or continued as new with a consumer of its
                 # own) and learned it from a heartbeat: the normal end of a stream, not a failure.
                 activity.logger.info("stream %s: the job's run has closed; stream stopped", input.session_id)
+            finally:
+                self._live -= 1
 
     @activity.defn(name=names.ACTIVITY_COLLECT_STREAM)
     async def collect_stream(self) -> CollectedRecords:

@@ -43,7 +43,23 @@ class StreamSettings:
     186 ms, 9.4 to 11.3 ms), but of 1,000 jobs started one after another, 117 and 234 failed at
     their start in two runs of 0.7 (2 s: none), with twice the workflow tasks over 5 s. In 0.8 all
     1,000 completed at 10 s too, with no gain: their first asks came later (p50 92 s after the
-    start; 66 to 80 s at 2 s) and the worker's CPU per ask was the same (``python -m bench.load``)."""
+    start; 66 to 80 s at 2 s) and the worker's CPU per ask was the same (``python -m bench.load``).
+    Stretched when the worker runs many streams (``deliveries_per_second``)."""
+    deliveries_per_second: float | None = 25.0
+    """Deliveries of what may wait that all the streams of one worker process make together, at
+    most, each second: a stream waits ``max(deliver_every, streams / deliveries_per_second)``
+    between them, where ``streams`` is how many the process runs now (50 streams: 2 s; 100: 4 s;
+    1,000: 40 s). Each delivery is a signal and a workflow task, about 6 ms of the worker's CPU on
+    this 2-core machine: at 300 jobs asking every 5 s, deliveries every 2 s took 18 ms of worker
+    CPU an ask, every 6 s (50 a second) 12.2 ms; at 100 jobs asking every second, 7.8 to 8.0 ms at 2 s
+    and 6.0 ms at 4 s (``python -m bench.load``). What goes at once still goes at once, and a
+    step's usage for a plan with a budget still goes within ``usage_every``. ``None``: never
+    stretched."""
+
+    def __post_init__(self) -> None:
+        if self.deliveries_per_second is not None and not self.deliveries_per_second > 0:
+            raise ValueError(f"StreamSettings.deliveries_per_second: {self.deliveries_per_second!r}; expected a "
+                             "number above 0, or None (never stretch the wait between deliveries)")
 
 
 @dataclass
