@@ -18,8 +18,8 @@ from bench import compile_bytecode, decisions, history, ingest, judge, load, pol
 
 BENCHES = {"policy": policy.run, "judge": judge.run, "usage": usage.run, "ingest": ingest.run,
            "decisions": decisions.run, "history": history.run, "load": load.run}
-#: Run only when named (minutes each): ``python -m bench history10k``.
-LONG = {"history10k": history.run_long}
+#: Run only when named (minutes each): ``python -m bench history10k``, ``python -m bench load1000``.
+LONG = {"history10k": history.run_long, "load1000": load.run_sustained}
 
 
 def main() -> None:
