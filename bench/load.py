@@ -107,14 +107,17 @@ async def _signal_floor(client: Client, rate: float, done: asyncio.Event) -> lis
     return times
 
 
-async def _worker(address: str, task_queue: str, max_jobs: int | None = None) -> asyncio.subprocess.Process:
-    """Start ``jobgov worker`` (its defaults, or ``--max-jobs``) and wait for its polling line."""
+async def _worker(address: str, task_queue: str, max_jobs: int | None = None,
+                  workflow_tasks: int | None = None) -> asyncio.subprocess.Process:
+    """Start ``jobgov worker`` (its defaults, or ``--max-jobs``, ``--workflow-tasks``) and wait for
+    its polling line."""
     exe = [str(Path(sys.executable).with_name("jobgov"))]
     if profile := os.environ.get("BENCH_PROFILE"):  # cProfile the worker's main thread into this file
         exe = [sys.executable, "-m", "bench.profile_worker", profile]
     proc = await asyncio.create_subprocess_exec(
         *exe, "worker", "--address", address, "--task-queue", task_queue,
         *(["--max-jobs", str(max_jobs)] if max_jobs is not None else []),
+        *(["--workflow-tasks", str(workflow_tasks)] if workflow_tasks is not None else []),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     while b"polling task queue" not in (line := await proc.stderr.readline()):
@@ -196,7 +199,7 @@ async def _queued(client: Client, task_queue: str) -> int:
 
 
 async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None,
-               processes: int = 1) -> dict[str, str]:
+               processes: int = 1, workflow_tasks: int | None = None) -> dict[str, str]:
     env = await start_dev_env()
     task_queue = f"load-{uuid.uuid4()}"
     agents = await asyncio.create_subprocess_exec(
@@ -210,7 +213,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         agents.stdin.write(json.dumps(spec).encode() + b"\n")
         urls = json.loads(await agents.stdout.readline())
         for _ in range(processes):
-            workers.append(await _worker(env.client.service_client.config.target_host, task_queue, max_jobs))
+            workers.append(await _worker(env.client.service_client.config.target_host, task_queue, max_jobs,
+                                         workflow_tasks))
         drains = [asyncio.create_task(_drain(w.stderr, warnings)) for w in workers if w.stderr is not None]
         pids = [w.pid for w in workers]
         machine0 = _machine_cpu(pids, agents.pid)
@@ -275,7 +279,9 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     p50, p99, sig99 = statistics.median(latencies), _p(latencies, 99), _p(signal_ms, 99)
     first = [min(a for a, _ in job) - start_times[n] for n, job in enumerate(timings) if job]
     last = [max(r for _, r in job) - start_times[n] for n, job in enumerate(timings) if job]
-    options = "defaults" if max_jobs is None else f"--max-jobs {max_jobs}"
+    chosen = [f"--max-jobs {max_jobs}"] * (max_jobs is not None)
+    chosen += [f"--workflow-tasks {workflow_tasks}"] * (workflow_tasks is not None)
+    options = ", ".join(chosen) or "defaults"
     who = "one `jobgov worker`" if processes == 1 else f"{processes} `jobgov worker` processes"
     title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, {who} ({options})"
     figures = {
@@ -339,8 +345,15 @@ def run_sustained() -> None:
 
 if __name__ == "__main__":
     # Job counts; "120/100": 120 jobs on a worker with --max-jobs 100; "100x2": 100 jobs on two
-    # workers; "1000@20": 20 asks a job (by default 20 up to 200 jobs, else 4).
-    which = sys.argv[1:] or ["100"]
+    # workers; "1000@20": 20 asks a job (by default 20 up to 200 jobs, else 4). "--workflow-tasks N"
+    # runs every worker of the runs named with `jobgov worker --workflow-tasks N`.
+    args = sys.argv[1:]
+    tasks = None
+    if "--workflow-tasks" in args:
+        at = args.index("--workflow-tasks")
+        tasks = int(args[at + 1])
+        del args[at:at + 2]
+    which = args or ["100"]
     compile_bytecode()
     for arg in which:
         arg, _, asks = arg.partition("@")
@@ -349,6 +362,6 @@ if __name__ == "__main__":
         count = int(n)
         asyncio.run(main(jobs=count, asks=int(asks) if asks else 20 if count <= 200 else 4,
                          rate=1.0 if count <= 200 else 0.2, max_jobs=int(limit) if limit else None,
-                         processes=int(processes or 1)))
+                         processes=int(processes or 1), workflow_tasks=tasks))
     sys.stdout.flush()
     os._exit(0)

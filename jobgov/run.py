@@ -42,14 +42,19 @@ GRACEFUL_SHUTDOWN_SECONDS = 5.0
 #: Activity slots of the worker's own task queue, for short calls (replies, prompts, notifications),
 #: beyond room for the streams of jobs started before 0.4, which run there.
 CALL_SLOTS = 200
+#: The fewest workflow tasks ``workflow_tasks`` allows. The core polls the worker's sticky queue and
+#: the task queue itself, each poll holding a slot: with one slot, a job's query went unanswered
+#: for 10 s (tests/integration/test_client.py).
+MIN_WORKFLOW_TASKS = 2
 #: Cached workflows beyond the jobs: their plans, and room to spare. A job evicted from the cache
 #: replays its history in the sandbox on its next task, so the cache holds every job the worker runs.
 CACHE_SPARE = 200
 
 
-class WorkerSizes(TypedDict):
+class WorkerSizes(TypedDict, total=False):
     max_concurrent_activities: int
     max_cached_workflows: int
+    max_concurrent_workflow_tasks: int
 
 
 def stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
@@ -64,9 +69,20 @@ def stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
-def worker_options(max_jobs: int) -> WorkerSizes:
-    """The :class:`~temporalio.worker.Worker` sizes for a worker that governs ``max_jobs`` jobs."""
-    return WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
+def worker_options(max_jobs: int, workflow_tasks: int | None = None) -> WorkerSizes:
+    """The :class:`~temporalio.worker.Worker` sizes for a worker that governs ``max_jobs`` jobs,
+    running at most ``workflow_tasks`` workflow tasks at once (``None``: the SDK's default, 100).
+
+    Raises:
+        ValueError: ``workflow_tasks`` is below :data:`MIN_WORKFLOW_TASKS`.
+    """
+    sizes = WorkerSizes(max_concurrent_activities=max_jobs + CALL_SLOTS, max_cached_workflows=max_jobs + CACHE_SPARE)
+    if workflow_tasks is not None:
+        if workflow_tasks < MIN_WORKFLOW_TASKS:
+            raise ValueError(f"workflow_tasks: {workflow_tasks} is below {MIN_WORKFLOW_TASKS}: a worker polls "
+                             "its sticky queue and its task queue, a workflow task slot each")
+        sizes["max_concurrent_workflow_tasks"] = workflow_tasks
+    return sizes
 
 
 #: Core log lines that are part of a normal run, logged at INFO instead of WARNING: a job's stream
@@ -146,6 +162,7 @@ async def run_worker(
     max_jobs: int = DEFAULT_MAX_JOBS,
     metrics_bind: str | None = None,
     agent_host: bool = False,
+    workflow_tasks: int | None = None,
 ) -> None:
     """Run a jobgov worker until cancelled, ``stop`` is set, or SIGINT/SIGTERM arrives.
 
@@ -163,11 +180,18 @@ async def run_worker(
             job beyond that shows ``queued`` until a slot frees. The short calls have slots of
             their own, and the workflow cache holds every job plus :data:`CACHE_SPARE` (see
             :func:`worker_options`).
+        workflow_tasks: At most this many workflow tasks at once, 2 or more (``None``: the SDK's
+            default, 100). Workflow code runs under the GIL, one task at a time whatever this is; tasks
+            beyond the few that run wait inside the worker, where their time counts against the
+            server's workflow task timeout, and their threads take turns at the GIL with the
+            event loop that runs the streams. A few (4) keep those tasks on the server instead
+            (see the README's Known limits for what that measured).
         agent_host: Serve only the agent-side activities on ``task_queue`` (a worker on an agent's
             host, for jobs started with ``agent_queue=task_queue``), no workflows.
         metrics_bind: ``HOST:PORT`` to serve Prometheus metrics on (when connecting by address;
             a client you pass brings its own runtime).
     """
+    sizes = worker_options(max_jobs, workflow_tasks)  # a bad size fails before connecting
     if isinstance(client_or_address, Client):
         client = _with_plugin(client_or_address, max_jobs)
     else:
@@ -176,7 +200,7 @@ async def run_worker(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = stop_on_signals(stop) if handle_signals else []
-    worker = Worker(client, task_queue=task_queue, **worker_options(max_jobs),
+    worker = Worker(client, task_queue=task_queue, **sizes,
                     graceful_shutdown_timeout=timedelta(seconds=GRACEFUL_SHUTDOWN_SECONDS))
     running = asyncio.create_task(worker.run(), name=f"jobgov-worker-{task_queue}")
     stopping = asyncio.create_task(stop.wait(), name="jobgov-worker-stop")

@@ -42,6 +42,10 @@ def worker(
     metrics_bind: Annotated[str | None, typer.Option(
         "--metrics-bind", envvar="JOBGOV_METRICS_BIND",
         help="Serve Prometheus metrics (Temporal's and jobgov's) on HOST:PORT.")] = None,
+    workflow_tasks: Annotated[int | None, typer.Option(
+        "--workflow-tasks", min=2, envvar="JOBGOV_WORKFLOW_TASKS",
+        help="At most this many workflow tasks at once, 2 or more (default: the SDK's, 100); a few (4) "
+             "keep a loaded worker's tasks from waiting inside it.")] = None,
     agent_queue: Annotated[str | None, typer.Option(
         "--agent-queue", envvar="JOBGOV_AGENT_QUEUE",
         help="Run on an agent's host: serve only the agent-side activities (stream, replies, prompts, "
@@ -59,7 +63,8 @@ def worker(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(run_worker(address, namespace, agent_queue or task_queue, max_jobs=max_jobs,
-                               metrics_bind=metrics_bind, agent_host=agent_queue is not None))
+                               metrics_bind=metrics_bind, agent_host=agent_queue is not None,
+                               workflow_tasks=workflow_tasks))
     except (InputError, CredentialsError) as exc:
         fail(str(exc))
     except JobGovError as exc:

@@ -155,6 +155,33 @@ async def test_a_job_end_to_end_approve_deny_complete(
         await jg.approve("build", second.id, plan=plan)
 
 
+async def test_a_worker_running_two_workflow_tasks_at_a_time_governs_a_job(
+    jg: JobGovClient, server: DevServer, plan: str, worktree: Path,
+) -> None:
+    """``run_worker(workflow_tasks=2)`` (``jobgov worker --workflow-tasks 2``, the fewest allowed):
+    the job's and its plan's workflows, their queries and updates share two workflow task slots
+    (one held by the poll of the worker's sticky queue), and the job still runs to its end."""
+    queue, stop = f"jobgov-test-{uuid.uuid4()}", asyncio.Event()
+    ready: list[WorkerConfig] = []
+    worker = asyncio.create_task(run_worker(server.address, task_queue=queue, stop=stop, handle_signals=False,
+                                            on_ready=lambda w: ready.append(w.config()), workflow_tasks=2))
+    try:
+        await wait_until(lambda: bool(ready) or worker.done(), timeout=30)
+        assert ready, worker.exception() if worker.done() else None
+        assert ready[0]["max_concurrent_workflow_tasks"] == 2
+        async with FakeAgent(Scenario().bash("ls").bash("npm install left-pad").text("done"),
+                             directory=str(worktree)) as agent:
+            await jg.start_job(plan, "two", agent.base_url, str(worktree), prompt="go", task_queue=queue)
+            status = await eventually(lambda: jg.job_status("two", plan=plan), has_pending)
+            await jg.approve("two", status.pending[0].id, by="ana", plan=plan)
+            result = await jg.temporal.get_workflow_handle(f"jobgov/{plan}/two").result()
+        assert result["status"]["state"] == "completed"
+        assert [d["action"] for d in result["status"]["decisions"]] == ["auto-approve", "approve"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+
+
 async def test_kill_aborts_the_agent_and_ends_the_job(
     jg: JobGovClient, task_queue: str, plan: str, worktree: Path,
 ) -> None:

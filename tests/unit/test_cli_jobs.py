@@ -75,6 +75,14 @@ def test_an_unreadable_client_config_exits_2_naming_it(tmp_path: Path) -> None:
         assert f"Temporal client config {config} (profile default)" in result.stderr
 
 
+def test_worker_with_fewer_than_two_workflow_tasks_exits_2_naming_the_option() -> None:
+    for args in (["--workflow-tasks", "1"], []):
+        env = {} if args else {"JOBGOV_WORKFLOW_TASKS": "0"}
+        result = invoke("worker", "--address", UNREACHABLE, *args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        assert "--workflow-tasks" in result.stderr and "greater than or equal to 2" in result.stderr
+
+
 def test_address_comes_from_the_environment() -> None:
     result = invoke("jobs", env={"TEMPORAL_ADDRESS": UNREACHABLE})
     assert result.exit_code == 1
