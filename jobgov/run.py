@@ -44,7 +44,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 5.0
 CALL_SLOTS = 200
 #: The fewest workflow tasks ``workflow_tasks`` allows. The core polls the worker's sticky queue and
 #: the task queue itself, each poll holding a slot: with one slot, a job's query went unanswered
-#: for 10 s (tests/integration/test_client.py).
+#: for 10 s here, a known hazard of Temporal's workers (temporalio/sdk-go#719, sdk-python#877).
 MIN_WORKFLOW_TASKS = 2
 #: Cached workflows beyond the jobs: their plans, and room to spare. A job evicted from the cache
 #: replays its history in the sandbox on its next task, so the cache holds every job the worker runs.
