@@ -185,7 +185,7 @@ async def run_worker(
             beyond the few that run wait inside the worker, where their time counts against the
             server's workflow task timeout, and their threads take turns at the GIL with the
             event loop that runs the streams. A few (4) keep those tasks on the server instead
-            (see the README's Known limits for what that measured).
+            (the README, "How many workflow tasks a worker runs at once", says what that measured).
         agent_host: Serve only the agent-side activities on ``task_queue`` (a worker on an agent's
             host, for jobs started with ``agent_queue=task_queue``), no workflows.
         metrics_bind: ``HOST:PORT`` to serve Prometheus metrics on (when connecting by address;
