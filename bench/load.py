@@ -108,9 +108,9 @@ async def _signal_floor(client: Client, rate: float, done: asyncio.Event) -> lis
 
 
 async def _worker(address: str, task_queue: str, max_jobs: int | None = None,
-                  workflow_tasks: int | None = None) -> asyncio.subprocess.Process:
-    """Start ``jobgov worker`` (its defaults, or ``--max-jobs``, ``--workflow-tasks``) and wait for
-    its polling line."""
+                  workflow_tasks: int | None = None, agent_queue: str | None = None) -> asyncio.subprocess.Process:
+    """Start ``jobgov worker`` (its defaults, or ``--max-jobs``, ``--workflow-tasks``; with
+    ``agent_queue``, an agent-host worker of that queue) and wait for its polling line."""
     exe = [str(Path(sys.executable).with_name("jobgov"))]
     if profile := os.environ.get("BENCH_PROFILE"):  # cProfile the worker's main thread into this file
         exe = [sys.executable, "-m", "bench.profile_worker", profile]
@@ -118,6 +118,7 @@ async def _worker(address: str, task_queue: str, max_jobs: int | None = None,
         *exe, "worker", "--address", address, "--task-queue", task_queue,
         *(["--max-jobs", str(max_jobs)] if max_jobs is not None else []),
         *(["--workflow-tasks", str(workflow_tasks)] if workflow_tasks is not None else []),
+        *(["--agent-queue", agent_queue] if agent_queue is not None else []),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     while b"polling task queue" not in (line := await proc.stderr.readline()):
@@ -199,9 +200,13 @@ async def _queued(client: Client, task_queue: str) -> int:
 
 
 async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None,
-               processes: int = 1, workflow_tasks: int | None = None) -> dict[str, str]:
+               processes: int = 1, workflow_tasks: int | None = None, agent_host: bool = False) -> dict[str, str]:
+    """One load run. ``agent_host``: the jobs' agent-side activities (their streams, replies, prompts
+    and aborts) run in a second process, an agent-host ``jobgov worker --agent-queue``, beside each
+    of the ``processes`` workers that run the workflows."""
     env = await start_dev_env()
     task_queue = f"load-{uuid.uuid4()}"
+    agent_queue = f"{task_queue}-agent" if agent_host else None
     agents = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.agents", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
         cwd=Path(__file__).parent.parent)
@@ -215,6 +220,9 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         for _ in range(processes):
             workers.append(await _worker(env.client.service_client.config.target_host, task_queue, max_jobs,
                                          workflow_tasks))
+            if agent_queue is not None:
+                workers.append(await _worker(env.client.service_client.config.target_host, agent_queue, max_jobs,
+                                             agent_queue=agent_queue))
         drains = [asyncio.create_task(_drain(w.stderr, warnings)) for w in workers if w.stderr is not None]
         pids = [w.pid for w in workers]
         machine0 = _machine_cpu(pids, agents.pid)
@@ -233,7 +241,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         async def start(n: int, url: str) -> Any:
             async with starting:
                 start_times[n] = time.monotonic()  # the agents' clock: monotonic, shared by every process
-                return await start_job(env.client, task_queue, url, job=f"job-{n}", plan=plans[n // JOBS_PER_PLAN])
+                return await start_job(env.client, task_queue, url, job=f"job-{n}", plan=plans[n // JOBS_PER_PLAN],
+                                       agent_queue=agent_queue)
 
         handles = await asyncio.gather(*(start(n, url) for n, url in enumerate(urls)))
         all_started = time.perf_counter() - started
@@ -283,6 +292,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     chosen += [f"--workflow-tasks {workflow_tasks}"] * (workflow_tasks is not None)
     options = ", ".join(chosen) or "defaults"
     who = "one `jobgov worker`" if processes == 1 else f"{processes} `jobgov worker` processes"
+    if agent_host:
+        who += " and, for the agent-side activities, one `jobgov worker --agent-queue` each"
     title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, {who} ({options})"
     figures = {
         "jobs, asks": f"{completed}/{jobs} jobs completed, {len(latencies)}/{report['asked']} asks replied "
@@ -346,9 +357,13 @@ def run_sustained() -> None:
 if __name__ == "__main__":
     # Job counts; "120/100": 120 jobs on a worker with --max-jobs 100; "100x2": 100 jobs on two
     # workers; "1000@20": 20 asks a job (by default 20 up to 200 jobs, else 4). "--workflow-tasks N"
-    # runs every worker of the runs named with `jobgov worker --workflow-tasks N`.
+    # runs every worker of the runs named with `jobgov worker --workflow-tasks N`; "--agent-host" runs
+    # the jobs' agent-side activities in an agent-host `jobgov worker --agent-queue` beside each worker.
     args = sys.argv[1:]
     tasks = None
+    agent_host = "--agent-host" in args  # the agent-side activities in a process of their own
+    if agent_host:
+        args.remove("--agent-host")
     if "--workflow-tasks" in args:
         at = args.index("--workflow-tasks")
         tasks = int(args[at + 1])
@@ -362,6 +377,6 @@ if __name__ == "__main__":
         count = int(n)
         asyncio.run(main(jobs=count, asks=int(asks) if asks else 20 if count <= 200 else 4,
                          rate=1.0 if count <= 200 else 0.2, max_jobs=int(limit) if limit else None,
-                         processes=int(processes or 1), workflow_tasks=tasks))
+                         processes=int(processes or 1), workflow_tasks=tasks, agent_host=agent_host))
     sys.stdout.flush()
     os._exit(0)
