@@ -50,6 +50,11 @@ def worker(
         "--agent-queue", envvar="JOBGOV_AGENT_QUEUE",
         help="Run on an agent's host: serve only the agent-side activities (stream, replies, prompts, "
              "aborts) of jobs started with this --agent-queue, no workflows.")] = None,
+    gc_threshold: Annotated[int, typer.Option(
+        "--gc-threshold", min=0, envvar="JOBGOV_GC_THRESHOLD",
+        help="Python's garbage collector runs its youngest generation every N new objects (Python's "
+             "default is 700), after freezing what the worker holds once started; 0 leaves the "
+             "collector as Python sets it.")] = 20_000,
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
@@ -64,7 +69,7 @@ def worker(
     try:
         asyncio.run(run_worker(address, namespace, agent_queue or task_queue, max_jobs=max_jobs,
                                metrics_bind=metrics_bind, agent_host=agent_queue is not None,
-                               workflow_tasks=workflow_tasks))
+                               workflow_tasks=workflow_tasks, gc_threshold=gc_threshold))
     except (InputError, CredentialsError) as exc:
         fail(str(exc))
     except JobGovError as exc:

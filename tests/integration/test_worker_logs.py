@@ -15,6 +15,7 @@ import pytest
 
 from jobgov.client import JobGovClient
 from jobgov.devserver import DevServer
+from jobgov.run import GC_THRESHOLD
 from jobgov.testing import FakeAgent, Scenario
 
 pytestmark = pytest.mark.temporal
@@ -56,3 +57,7 @@ async def test_a_normal_job_end_logs_no_warning(tmp_path: Path) -> None:
         assert all(" INFO " in line for line in logged if "Activity not found on completion" in line)
         assert [line for line in logged if "HTTP Request:" in line] == []  # httpx's line per request
         assert any("polling task queue" in line for line in logged)  # jobgov's own INFO lines stay
+        # By default the worker tunes the collector (jobgov.run.tune_collector), once, and says so.
+        tuned = [line for line in logged if "garbage collector tuned:" in line]
+        assert len(tuned) == 1 and f"thresholds ({GC_THRESHOLD}, " in tuned[0], tuned
+        assert int(tuned[0].split("tuned: ")[1].split(" objects frozen")[0]) > 10_000, tuned  # its modules

@@ -83,6 +83,13 @@ def test_worker_with_fewer_than_two_workflow_tasks_exits_2_naming_the_option() -
         assert "--workflow-tasks" in result.stderr and "greater than or equal to 2" in result.stderr
 
 
+def test_worker_with_a_gc_threshold_below_0_exits_2_naming_the_option() -> None:
+    for args, env in ((["--gc-threshold", "-1"], {}), ([], {"JOBGOV_GC_THRESHOLD": "-2"})):
+        result = invoke("worker", "--address", UNREACHABLE, *args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        assert "--gc-threshold" in result.stderr and "greater than or equal to 0" in result.stderr
+
+
 def test_address_comes_from_the_environment() -> None:
     result = invoke("jobs", env={"TEMPORAL_ADDRESS": UNREACHABLE})
     assert result.exit_code == 1
