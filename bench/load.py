@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +108,17 @@ async def _signal_floor(client: Client, rate: float, done: asyncio.Event) -> lis
     return times
 
 
-async def _worker(address: str, task_queue: str, max_jobs: int | None = None,
-                  workflow_tasks: int | None = None, agent_queue: str | None = None) -> asyncio.subprocess.Process:
-    """Start ``jobgov worker`` (its defaults, or ``--max-jobs``, ``--workflow-tasks``; with
-    ``agent_queue``, an agent-host worker of that queue) and wait for its polling line."""
+async def _worker(address: str, task_queue: str, max_jobs: int | None = None, options: Sequence[str] = (),
+                  agent_queue: str | None = None) -> asyncio.subprocess.Process:
+    """Start ``jobgov worker`` (its defaults, or ``--max-jobs`` and ``options``; with ``agent_queue``,
+    an agent-host worker of that queue) and wait for its polling line."""
     exe = [str(Path(sys.executable).with_name("jobgov"))]
     if profile := os.environ.get("BENCH_PROFILE"):  # cProfile the worker's main thread into this file
         exe = [sys.executable, "-m", "bench.profile_worker", profile]
     proc = await asyncio.create_subprocess_exec(
         *exe, "worker", "--address", address, "--task-queue", task_queue,
         *(["--max-jobs", str(max_jobs)] if max_jobs is not None else []),
-        *(["--workflow-tasks", str(workflow_tasks)] if workflow_tasks is not None else []),
+        *options,
         *(["--agent-queue", agent_queue] if agent_queue is not None else []),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
@@ -200,8 +201,8 @@ async def _queued(client: Client, task_queue: str) -> int:
 
 
 async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None,
-               processes: int = 1, workflow_tasks: int | None = None, agent_host: bool = False) -> dict[str, str]:
-    """One load run. ``agent_host``: the jobs' agent-side activities (their streams, replies, prompts
+               processes: int = 1, options: Sequence[str] = (), agent_host: bool = False) -> dict[str, str]:
+    """One load run. ``options``: more options of every ``jobgov worker``. ``agent_host``: the jobs' agent-side activities (their streams, replies, prompts
     and aborts) run in a second process, an agent-host ``jobgov worker --agent-queue``, beside each
     of the ``processes`` workers that run the workflows."""
     env = await start_dev_env()
@@ -219,10 +220,10 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
         urls = json.loads(await agents.stdout.readline())
         for _ in range(processes):
             workers.append(await _worker(env.client.service_client.config.target_host, task_queue, max_jobs,
-                                         workflow_tasks))
+                                         options))
             if agent_queue is not None:
                 workers.append(await _worker(env.client.service_client.config.target_host, agent_queue, max_jobs,
-                                             agent_queue=agent_queue))
+                                             options, agent_queue=agent_queue))
         drains = [asyncio.create_task(_drain(w.stderr, warnings)) for w in workers if w.stderr is not None]
         pids = [w.pid for w in workers]
         machine0 = _machine_cpu(pids, agents.pid)
@@ -289,7 +290,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     first = [min(a for a, _ in job) - start_times[n] for n, job in enumerate(timings) if job]
     last = [max(r for _, r in job) - start_times[n] for n, job in enumerate(timings) if job]
     chosen = [f"--max-jobs {max_jobs}"] * (max_jobs is not None)
-    chosen += [f"--workflow-tasks {workflow_tasks}"] * (workflow_tasks is not None)
+    chosen += [" ".join(options)] * bool(options)
     options = ", ".join(chosen) or "defaults"
     who = "one `jobgov worker`" if processes == 1 else f"{processes} `jobgov worker` processes"
     if agent_host:
@@ -356,17 +357,17 @@ def run_sustained() -> None:
 
 if __name__ == "__main__":
     # Job counts; "120/100": 120 jobs on a worker with --max-jobs 100; "100x2": 100 jobs on two
-    # workers; "1000@20": 20 asks a job (by default 20 up to 200 jobs, else 4). "--workflow-tasks N"
-    # runs every worker of the runs named with `jobgov worker --workflow-tasks N`; "--agent-host" runs
-    # the jobs' agent-side activities in an agent-host `jobgov worker --agent-queue` beside each worker.
+    # workers; "1000@20": 20 asks a job (by default 20 up to 200 jobs, else 4). "--agent-host" runs
+    # the jobs' agent-side activities in an agent-host `jobgov worker --agent-queue` beside each worker;
+    # any other "--OPTION VALUE" (--workflow-tasks 4, --gc-threshold 0) goes to every `jobgov worker`.
     args = sys.argv[1:]
-    tasks = None
     agent_host = "--agent-host" in args  # the agent-side activities in a process of their own
     if agent_host:
         args.remove("--agent-host")
-    if "--workflow-tasks" in args:
-        at = args.index("--workflow-tasks")
-        tasks = int(args[at + 1])
+    options: list[str] = []
+    while any(arg.startswith("--") for arg in args):
+        at = next(i for i, arg in enumerate(args) if arg.startswith("--"))
+        options += args[at:at + 2]
         del args[at:at + 2]
     which = args or ["100"]
     compile_bytecode()
@@ -377,6 +378,6 @@ if __name__ == "__main__":
         count = int(n)
         asyncio.run(main(jobs=count, asks=int(asks) if asks else 20 if count <= 200 else 4,
                          rate=1.0 if count <= 200 else 0.2, max_jobs=int(limit) if limit else None,
-                         processes=int(processes or 1), workflow_tasks=tasks, agent_host=agent_host))
+                         processes=int(processes or 1), options=options, agent_host=agent_host))
     sys.stdout.flush()
     os._exit(0)
