@@ -202,9 +202,10 @@ async def _queued(client: Client, task_queue: str) -> int:
 
 async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int | None = None,
                processes: int = 1, options: Sequence[str] = (), agent_host: bool = False) -> dict[str, str]:
-    """One load run. ``options``: more options of every ``jobgov worker``. ``agent_host``: the jobs' agent-side activities (their streams, replies, prompts
-    and aborts) run in a second process, an agent-host ``jobgov worker --agent-queue``, beside each
-    of the ``processes`` workers that run the workflows."""
+    """One load run. ``options``: more options of every ``jobgov worker``. ``agent_host``: the jobs'
+    agent-side activities (their streams, replies, prompts and aborts) run in a second process, an
+    agent-host ``jobgov worker --agent-queue``, beside each of the ``processes`` workers that run
+    the workflows."""
     env = await start_dev_env()
     task_queue = f"load-{uuid.uuid4()}"
     agent_queue = f"{task_queue}-agent" if agent_host else None
@@ -291,11 +292,11 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     last = [max(r for _, r in job) - start_times[n] for n, job in enumerate(timings) if job]
     chosen = [f"--max-jobs {max_jobs}"] * (max_jobs is not None)
     chosen += [" ".join(options)] * bool(options)
-    options = ", ".join(chosen) or "defaults"
+    named = ", ".join(chosen) or "defaults"
     who = "one `jobgov worker`" if processes == 1 else f"{processes} `jobgov worker` processes"
     if agent_host:
         who += " and, for the agent-side activities, one `jobgov worker --agent-queue` each"
-    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, {who} ({options})"
+    title = f"load: {jobs} jobs x {asks} asks at {rate:g} asks/s each, {who} ({named})"
     figures = {
         "jobs, asks": f"{completed}/{jobs} jobs completed, {len(latencies)}/{report['asked']} asks replied "
                       f"in {elapsed:.0f} s (all started in {all_started:.0f} s, {STARTS_AT_ONCE} at a time); "
