@@ -19,10 +19,11 @@ import re
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -36,6 +37,7 @@ __all__ = [
     "STREAM_CONNECT_TIMEOUT",
     "AgentClient",
     "AgentError",
+    "AgentHTTPClient",
     "AgentHTTPError",
     "AgentUnreachable",
     "new_http_client",
@@ -65,9 +67,25 @@ _BODY_LIMIT = 2000
 CALL_POOL = 100
 
 
-def new_http_client(pool: int | None = CALL_POOL, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+class AgentHTTPClient(httpx.AsyncClient):
+    """The ``httpx.AsyncClient`` :func:`new_http_client` makes, over ``aiohttp``.
+
+    :class:`AgentClient` sends its short calls (replies, prompts, aborts, session reads) over it
+    without httpx's client layer, through :meth:`AiohttpTransport.call
+    <jobgov.opencode.transport.AiohttpTransport.call>`: at 100 jobs, httpx's request and response
+    models and URL handling were about a tenth of a worker's CPU. Anything else sent through it
+    (the event stream, webhooks) goes through httpx as through any client.
+    """
+
+    def __init__(self, transport: AiohttpTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.aiohttp = transport
+
+
+def new_http_client(pool: int | None = CALL_POOL, verify: ssl.SSLContext | bool = True) -> AgentHTTPClient:
     """An ``httpx.AsyncClient`` suited to :class:`AgentClient`: no retries, no redirects, HTTP/1.1
-    over ``aiohttp`` (:class:`~jobgov.opencode.transport.AiohttpTransport`).
+    over ``aiohttp`` (:class:`~jobgov.opencode.transport.AiohttpTransport`), and short calls
+    without httpx's client layer (:class:`AgentHTTPClient`).
 
     Args:
         pool: The most connections it opens at once (``None``: no limit).
@@ -77,9 +95,9 @@ def new_http_client(pool: int | None = CALL_POOL, verify: ssl.SSLContext | bool 
     The caller owns it and must ``aclose()`` it.
     """
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool or CALL_POOL, 20))
-    return httpx.AsyncClient(
+    return AgentHTTPClient(
         # No retries of its own (Temporal owns retries), over aiohttp (see jobgov.opencode.transport).
-        transport=AiohttpTransport(limits, verify),
+        AiohttpTransport(limits, verify),
         timeout=DEFAULT_TIMEOUT,
         follow_redirects=False,
     )
@@ -160,21 +178,59 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _body(response: httpx.Response) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A short call's answer, read whole, however it was sent."""
+
+    status: int
+    content: bytes
+    retry_after: str | None
+    method: str
+    path: str
+    """The request's path, without its query."""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> _Answer:
+        return cls(response.status_code, response.content, response.headers.get("retry-after"),
+                   response.request.method, response.request.url.path)
+
+
+def _body(response: _Answer | httpx.Response) -> Any:
     try:
-        return response.json()
-    except ValueError:
+        return json.loads(response.content)
+    except ValueError:  # also UnicodeDecodeError
         return response.text[:_BODY_LIMIT]
 
 
-def _http_error(response: httpx.Response) -> AgentHTTPError:
+def _http_error(response: _Answer | httpx.Response) -> AgentHTTPError:
+    answer = response if isinstance(response, _Answer) else _Answer.of(response)
     return AgentHTTPError(
-        response.status_code,
-        _body(response),
-        parse_retry_after(response.headers.get("retry-after")),
-        method=response.request.method,
-        path=response.request.url.path,
+        answer.status,
+        _body(answer),
+        parse_retry_after(answer.retry_after),
+        method=answer.method,
+        path=answer.path,
     )
+
+
+def _json_bytes(value: Any) -> bytes:
+    # As httpx encodes ``json=``, so both ways of sending put the same bytes on the wire.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _basic_authorization(auth: httpx.Auth | None, url: str) -> str | None:
+    """The ``Authorization`` header ``auth`` sends (``""`` for no auth), or ``None`` when it is not
+    Basic auth, whose header is the same for every request."""
+    if auth is None:
+        return ""
+    if not isinstance(auth, httpx.BasicAuth):
+        return None
+    request = next(auth.sync_auth_flow(httpx.Request("GET", url)))
+    return request.headers["authorization"]
 
 
 def _segment(value: str) -> str:
@@ -213,6 +269,20 @@ class AgentClient:
             connect=stream_connect_timeout, read=None, write=stream_connect_timeout, pool=stream_connect_timeout
         )
         self._params = {"directory": directory} if directory else {}
+        # Short calls skip httpx's client layer when ``http`` is ours and the request needs nothing
+        # of httpx but its bytes (see AgentHTTPClient); else they go through ``http``.
+        self._direct: AiohttpTransport | None = None
+        url = httpx.URL(self.base_url)
+        authorization = _basic_authorization(auth, self.base_url)
+        if isinstance(http, AgentHTTPClient) and authorization is not None and not url.query and not url.fragment:
+            self._direct = http.aiohttp
+            self._base = str(url).rstrip("/")  # quoted as httpx would
+            self._base_path = url.path.rstrip("/")
+            self._query = "?" + urlencode(self._params) if self._params else ""
+            self._headers = {"accept": "*/*", "accept-encoding": "identity"}
+            if authorization:
+                self._headers["authorization"] = authorization
+            self._json_headers = {**self._headers, "content-type": "application/json"}
 
     async def _request(
         self,
@@ -222,33 +292,36 @@ class AgentClient:
         json_body: Any = None,
         timeout: httpx.Timeout | None = None,
         ok: tuple[int, ...] = (200,),
-    ) -> httpx.Response:
+    ) -> _Answer:
         try:
-            response = await self._http.request(
-                method,
-                self.base_url + path,
-                json=json_body,
-                params=self._params,
-                timeout=timeout or self._timeout,
-                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
-            )
+            if self._direct is not None:
+                body = None if json_body is None else _json_bytes(json_body)
+                headers = self._headers if body is None else self._json_headers
+                got = await self._direct.call(method, self._base + path + self._query, headers=headers, body=body,
+                                              timeout=timeout or self._timeout)  # fmt: skip
+                retry_after = got.headers.get("retry-after")
+                answer = _Answer(got.status, got.content, retry_after, method, self._base_path + path)
+            else:
+                answer = _Answer.of(await self._http.request(
+                    method, self.base_url + path, json=json_body, params=self._params, timeout=timeout or self._timeout,
+                    auth=self._auth or httpx.USE_CLIENT_DEFAULT))  # fmt: skip
         except httpx.TransportError as exc:
             raise AgentUnreachable(f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code not in ok:
-            raise _http_error(response)
-        return response
+        if answer.status not in ok:
+            raise _http_error(answer)
+        return answer
 
     @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _json(response: _Answer) -> Any:
         try:
             body, problem = jsonsafe.loads(response.text)
         except ValueError as exc:
             # A 200 that is not JSON is a proxy or the wrong server, not the agent.
             raise AgentHTTPError(
-                response.status_code,
+                response.status,
                 response.text[:_BODY_LIMIT],
-                method=response.request.method,
-                path=response.request.url.path,
+                method=response.method,
+                path=response.path,
             ) from exc
         if problem is not None and isinstance(body, list):
             # Which item was damaged is unknown: every one is sent to a person.
@@ -269,7 +342,7 @@ class AgentClient:
         body = self._json(response)
         session_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(session_id, str) or not session_id:
-            raise AgentHTTPError(response.status_code, body, method="POST", path="/session")
+            raise AgentHTTPError(response.status, body, method="POST", path="/session")
         return session_id
 
     async def prompt_async(self, session_id: str, text: str) -> None:
@@ -323,7 +396,7 @@ class AgentClient:
             raise
         body = self._json(response)
         if not isinstance(body, list):
-            raise AgentHTTPError(response.status_code, body, method="GET", path="/permission")
+            raise AgentHTTPError(response.status, body, method="GET", path="/permission")
         return [item for item in body if isinstance(item, dict)]
 
     async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
@@ -332,7 +405,7 @@ class AgentClient:
         response = await self._request("GET", path, timeout=MESSAGES_TIMEOUT)
         body = self._json(response)
         if not isinstance(body, list):
-            raise AgentHTTPError(response.status_code, body, method="GET", path=path)
+            raise AgentHTTPError(response.status, body, method="GET", path=path)
         return [item for item in body if isinstance(item, dict)]
 
     async def session_status(self) -> dict[str, dict[str, Any]]:
@@ -343,7 +416,7 @@ class AgentClient:
         response = await self._request("GET", "/session/status")
         body = self._json(response)
         if not isinstance(body, dict):
-            raise AgentHTTPError(response.status_code, body, method="GET", path="/session/status")
+            raise AgentHTTPError(response.status, body, method="GET", path="/session/status")
         return {key: value for key, value in body.items() if isinstance(value, dict)}
 
     @asynccontextmanager

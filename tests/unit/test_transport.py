@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trustme
 
-from jobgov.opencode.client import AgentClient, AgentUnreachable, new_http_client
+from jobgov.opencode.client import AgentClient, AgentHTTPError, AgentUnreachable, new_http_client
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -209,3 +209,119 @@ async def test_tls_checks_the_agents_certificate_against_what_the_client_trusts(
             assert (await http.get(f"{url}/session/status")).json() == {"ok": True}
         async with new_http_client(verify=False) as http:  # no checks at all, when asked
             assert (await http.get(f"{url}/session/status")).json() == {"ok": True}
+
+
+# --------------------------------------------------------------------------- AgentClient's short calls
+# Over a client new_http_client made, AgentClient sends them without httpx's client layer
+# (AiohttpTransport.call); over any other httpx client, through it. Both must put the same request
+# on the wire and read every answer alike.
+
+Clients = Callable[[], httpx.AsyncClient]
+BOTH: list[Clients] = [new_http_client, httpx.AsyncClient]
+BOTH_IDS = ["direct", "httpx"]
+
+
+@contextlib.asynccontextmanager
+async def answering(*answers: bytes) -> AsyncIterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
+    """A server answering its requests with ``answers`` in turn; yields its URL and what it got."""
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+    queue = list(answers)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while queue:
+                line, headers = await read_head(reader)
+                if not line:
+                    break
+                seen.append((line, headers, await reader.readexactly(int(headers.get("content-length", "0")))))
+                writer.write(queue.pop(0))
+                await writer.drain()
+        writer.close()
+
+    async with server(serve) as url:
+        yield url, seen
+
+
+@pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
+async def test_a_short_call_puts_the_same_request_on_the_wire_either_way(make: Clients) -> None:
+    async with answering(reply("200 OK", b"true"), reply("200 OK", b'{"ses_1": {"type": "busy"}}')) as (url, seen), \
+            make() as http:
+        agent = AgentClient(http, url + "/", directory="/srv/a b", auth=httpx.BasicAuth("opencode", "pw é"))
+        assert await agent.reply("per/1", "reject", "not in café") is True
+        assert await agent.session_status() == {"ses_1": {"type": "busy"}}
+    (line1, headers1, body1), (line2, headers2, body2) = seen
+    assert line1 == "POST /permission/per%2F1/reply?directory=%2Fsrv%2Fa+b HTTP/1.1"
+    assert body1 == '{"reply":"reject","message":"not in café"}'.encode()  # httpx's compact UTF-8 JSON
+    assert headers1["content-type"] == "application/json" and headers1["content-length"] == str(len(body1))
+    assert headers1["authorization"] == httpx.BasicAuth("opencode", "pw é")._auth_header
+    assert line2 == "GET /session/status?directory=%2Fsrv%2Fa+b HTTP/1.1" and body2 == b""
+    assert "content-type" not in headers2 and headers2["authorization"] == headers1["authorization"]
+
+
+async def test_a_client_new_http_client_made_skips_httpx_and_any_other_goes_through_it() -> None:
+    class Token(httpx.Auth):  # not Basic auth: its header may differ from request to request
+        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+            request.headers["authorization"] = "Bearer t"
+            yield request
+
+    async with answering(*[reply("200 OK", b'{"healthy": true}')] * 3) as (url, seen), \
+            new_http_client() as ours, httpx.AsyncClient() as theirs:
+        await AgentClient(ours, url).health()
+        await AgentClient(theirs, url).health()
+        await AgentClient(ours, url, auth=Token()).health()
+    direct, through_httpx, token = (headers for _, headers, _ in seen)
+    assert direct["accept-encoding"] == "identity" and "httpx" not in direct["user-agent"]
+    assert through_httpx["user-agent"].startswith("python-httpx/")
+    assert token["authorization"] == "Bearer t" and token["user-agent"].startswith("python-httpx/")
+
+
+@pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
+async def test_the_agents_answers_read_alike_either_way(make: Clients) -> None:
+    gone = json.dumps({"name": "PermissionNotFoundError", "data": {"message": "gone"}}).encode()
+    async with answering(
+        reply("404 Not Found", gone),
+        reply("503 Service Unavailable", b"busy", content_type="text/plain", extra="retry-after: 7\r\n"),
+        reply("400 Bad Request", b'{"name": "BadRequest"}'),
+        reply("200 OK", b"<html>a proxy</html>", content_type="text/html"),
+        reply("200 OK", b'[{"id": "per_1", "permission": "bash"}, 3]'),
+    ) as (url, _), make() as http:
+        agent = AgentClient(http, url)
+        assert await agent.reply("per_1", "once") is False  # already answered
+        with pytest.raises(AgentHTTPError) as busy:
+            await agent.reply("per_2", "once")
+        assert (busy.value.status, busy.value.body, busy.value.retry_after) == (503, "busy", 7.0)
+        assert (busy.value.method, busy.value.path) == ("POST", "/permission/per_2/reply")
+        assert await agent.list_permissions() is None  # a webfetch ask is pending
+        with pytest.raises(AgentHTTPError, match=r"GET /session/status: HTTP 200: <html>a proxy") as proxy:
+            await agent.session_status()
+        assert proxy.value.status == 200
+        assert await agent.list_permissions() == [{"id": "per_1", "permission": "bash"}]
+
+
+@pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
+async def test_a_short_call_that_outlasts_its_timeout_is_unreachable_either_way(make: Clients) -> None:
+    answered = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        await answered.wait()  # never set while the client waits
+        writer.close()
+
+    async with server(serve) as url, make() as http:
+        agent = AgentClient(http, url, timeout=httpx.Timeout(5.0, read=0.05))
+        with pytest.raises(AgentUnreachable, match=r"^POST .*/permission/per_1/reply: ReadTimeout") as caught:
+            await agent.reply("per_1", "once")
+        assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+        answered.set()
+
+
+@pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
+async def test_a_connection_closed_without_an_answer_is_unreachable_either_way(make: Clients) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.close()
+
+    async with server(serve) as url, make() as http:
+        with pytest.raises(AgentUnreachable, match=r"RemoteProtocolError") as caught:
+            await AgentClient(http, url).abort("ses_1")
+        assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
