@@ -21,6 +21,9 @@ import trustme
 from jobgov.opencode.client import AgentClient, AgentHTTPError, AgentUnreachable, new_http_client
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+#: The agent client's two HTTP stacks: a client new_http_client made (short calls without httpx's
+#: client layer, the event stream through httpx over aiohttp), and any other httpx client.
+CLIENTS: dict[str, Callable[[], httpx.AsyncClient]] = {"direct": new_http_client, "httpx": httpx.AsyncClient}
 
 
 @contextlib.asynccontextmanager
@@ -137,7 +140,8 @@ async def test_a_read_that_outlasts_its_timeout_is_a_read_timeout() -> None:
         answered.set()
 
 
-async def test_a_stream_yields_each_frame_as_it_comes_and_a_drop_is_unreachable() -> None:
+@pytest.mark.parametrize("make", ["direct", "httpx"])
+async def test_a_stream_yields_each_frame_as_it_comes_and_a_drop_is_unreachable(make: str) -> None:
     frame_read = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -146,7 +150,7 @@ async def test_a_stream_yields_each_frame_as_it_comes_and_a_drop_is_unreachable(
         writer.transport.abort()  # the agent goes away mid-stream
 
     seen: list[str] = []
-    async with server(serve) as url, new_http_client() as http:
+    async with server(serve) as url, CLIENTS[make]() as http:
         agent = AgentClient(http, url)
         with pytest.raises(AgentUnreachable) as caught:
             async for event in agent.events():
@@ -156,7 +160,8 @@ async def test_a_stream_yields_each_frame_as_it_comes_and_a_drop_is_unreachable(
     assert isinstance(caught.value.__cause__, httpx.TransportError), caught.value.__cause__
 
 
-async def test_a_stream_left_early_closes_its_connection() -> None:
+@pytest.mark.parametrize("make", ["direct", "httpx"])
+async def test_a_stream_left_early_closes_its_connection(make: str) -> None:
     closed = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -164,7 +169,7 @@ async def test_a_stream_left_early_closes_its_connection() -> None:
         await reader.read()  # returns b"" once the client closes the connection
         closed.set()
 
-    async with server(serve) as url, new_http_client() as http:
+    async with server(serve) as url, CLIENTS[make]() as http:
         async with AgentClient(http, url).event_stream() as events:
             assert (await anext(events))["type"] == "server.connected"
         await asyncio.wait_for(closed.wait(), timeout=10)
@@ -217,8 +222,8 @@ async def test_tls_checks_the_agents_certificate_against_what_the_client_trusts(
 # on the wire and read every answer alike.
 
 Clients = Callable[[], httpx.AsyncClient]
-BOTH: list[Clients] = [new_http_client, httpx.AsyncClient]
-BOTH_IDS = ["direct", "httpx"]
+BOTH: list[Clients] = list(CLIENTS.values())
+BOTH_IDS = list(CLIENTS)
 
 
 @contextlib.asynccontextmanager
@@ -325,3 +330,42 @@ async def test_a_connection_closed_without_an_answer_is_unreachable_either_way(m
         with pytest.raises(AgentUnreachable, match=r"RemoteProtocolError") as caught:
             await AgentClient(http, url).abort("ses_1")
         assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+
+
+@pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
+async def test_a_stream_is_asked_for_alike_and_its_frames_read_across_chunks(make: Clients) -> None:
+    heads: list[tuple[str, dict[str, str]]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await read_head(reader))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        body = b'data: {"type": "session.idle",\r\ndata:  "properties": {"sessionID": "ses_\xc3\xa9"}}\r\n\r\n: ping\n\n'
+        for piece in (body[:31], body[31:73], body[73:]):  # cut inside a CRLF and inside a UTF-8 character
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async with server(serve) as url, make() as http:
+        events = [event async for event in AgentClient(http, url, directory="/w").events()]
+    assert events == [{"type": "session.idle", "properties": {"sessionID": "ses_é"}}]
+    line, headers = heads[0]
+    assert line == "GET /event?directory=%2Fw HTTP/1.1"
+    assert headers["accept"] == "text/event-stream" and headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
+async def test_a_stream_refused_or_not_an_event_stream_is_an_http_error_either_way(make: Clients) -> None:
+    async with answering(
+        reply("401 Unauthorized", b'{"name": "Unauthorized"}', extra="retry-after: 3\r\n"),
+        reply("200 OK", b"<html>a proxy</html>", content_type="text/html"),
+    ) as (url, _), make() as http:
+        agent = AgentClient(http, url)
+        with pytest.raises(AgentHTTPError, match=r"^GET /event: HTTP 401: Unauthorized") as refused:
+            async with agent.event_stream():
+                pass
+        assert (refused.value.status, refused.value.retry_after, refused.value.path) == (401, 3.0, "/event")
+        with pytest.raises(AgentHTTPError, match=r"expected text/event-stream, got 'text/html'"):
+            async with agent.event_stream():
+                pass
