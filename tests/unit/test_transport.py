@@ -52,6 +52,23 @@ def reply(status: str, body: bytes, content_type: str = "application/json", extr
     return head.encode() + body
 
 
+@contextlib.asynccontextmanager
+async def never_answering() -> AsyncIterator[str]:
+    """A server that reads each request and never answers it (until the test leaves)."""
+    leaving = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        await leaving.wait()
+        writer.close()
+
+    async with server(serve) as url:
+        try:
+            yield url
+        finally:
+            leaving.set()
+
+
 async def open_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answer the next request with an event stream (chunked) and its first frame, left open."""
     await read_head(reader)
@@ -127,17 +144,9 @@ async def test_a_connection_closed_without_an_answer_is_not_retried() -> None:
 
 
 async def test_a_read_that_outlasts_its_timeout_is_a_read_timeout() -> None:
-    answered = asyncio.Event()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        await answered.wait()  # never set while the client waits
-        writer.close()
-
-    async with server(serve) as url, new_http_client() as http:
+    async with never_answering() as url, new_http_client() as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(f"{url}/global/health", timeout=httpx.Timeout(5.0, read=0.05))
-        answered.set()
 
 
 @pytest.mark.parametrize("make", ["direct", "httpx"])
@@ -305,19 +314,11 @@ async def test_the_agents_answers_read_alike_either_way(make: Clients) -> None:
 
 @pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
 async def test_a_short_call_that_outlasts_its_timeout_is_unreachable_either_way(make: Clients) -> None:
-    answered = asyncio.Event()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        await answered.wait()  # never set while the client waits
-        writer.close()
-
-    async with server(serve) as url, make() as http:
+    async with never_answering() as url, make() as http:
         agent = AgentClient(http, url, timeout=httpx.Timeout(5.0, read=0.05))
         with pytest.raises(AgentUnreachable, match=r"^POST .*/permission/per_1/reply: ReadTimeout") as caught:
             await agent.reply("per_1", "once")
         assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
-        answered.set()
 
 
 @pytest.mark.parametrize("make", BOTH, ids=BOTH_IDS)
