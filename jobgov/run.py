@@ -32,7 +32,9 @@ from temporalio.worker import Worker
 from jobgov import names
 from jobgov.client import InputError, UnreachableError, connect_error_reason
 from jobgov.client.connection import connect_options
+from jobgov.opencode.client import KEEPALIVE
 from jobgov.temporal import metrics
+from jobgov.temporal.activities.bundle import AgentSettings
 from jobgov.temporal.plugin import DEFAULT_MAX_JOBS, JobGovPlugin
 
 logger = logging.getLogger(__name__)
@@ -162,28 +164,29 @@ def worker_runtime(metrics_bind: str | None = None) -> Runtime:
 
 async def connect_worker_client(address: str | None = None, namespace: str | None = None, *,
                                 max_jobs: int = DEFAULT_MAX_JOBS, metrics_bind: str | None = None,
-                                agent_host: bool = False) -> Client:
-    """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities),
-    connected as Temporal's client config says (:func:`jobgov.client.connection.connect_options`),
-    serving Prometheus metrics on ``metrics_bind`` when given."""
+                                agent_host: bool = False, settings: AgentSettings | None = None) -> Client:
+    """A client with :class:`JobGovPlugin` (the pydantic converter, workflows and activities; its
+    activities' ``settings``), connected as Temporal's client config says
+    (:func:`jobgov.client.connection.connect_options`), serving Prometheus metrics on
+    ``metrics_bind`` when given."""
     options = connect_options(address, namespace)
     target = options["target_host"]
     runtime = worker_runtime(metrics_bind)
     try:
-        plugin = JobGovPlugin(max_jobs=max_jobs, agent_host=agent_host)
+        plugin = JobGovPlugin(max_jobs=max_jobs, agent_host=agent_host, settings=settings)
         return await Client.connect(**options, plugins=[plugin], runtime=runtime)
     except (RuntimeError, ValueError) as exc:
         raise UnreachableError(f"Temporal is not reachable at {target} ({connect_error_reason(exc)}); start one "
                                "with `jobgov dev`, or point --address / TEMPORAL_ADDRESS at your server") from None
 
 
-def _with_plugin(client: Client, max_jobs: int) -> Client:
-    """``client`` itself when it already carries JobGovPlugin (whose ``max_jobs`` then applies),
-    else a copy of it that does."""
+def _with_plugin(client: Client, max_jobs: int, settings: AgentSettings) -> Client:
+    """``client`` itself when it already carries JobGovPlugin (whose ``max_jobs`` and settings then
+    apply), else a copy of it that does."""
     config = client.config()
     if any(isinstance(p, JobGovPlugin) for p in config["plugins"]):
         return client
-    config["plugins"] = [*config["plugins"], JobGovPlugin(max_jobs=max_jobs)]
+    config["plugins"] = [*config["plugins"], JobGovPlugin(max_jobs=max_jobs, settings=settings)]
     return Client(**config)
 
 
@@ -200,6 +203,7 @@ async def run_worker(
     agent_host: bool = False,
     workflow_tasks: int | None = None,
     gc_threshold: int = 0,
+    agent_keepalive: float = KEEPALIVE,
 ) -> None:
     """Run a jobgov worker until cancelled, ``stop`` is set, or SIGINT/SIGTERM arrives.
 
@@ -230,14 +234,18 @@ async def run_worker(
         gc_threshold: Tune the process's garbage collector with :func:`tune_collector` once the
             worker is built, before it polls (``jobgov worker`` passes :data:`GC_THRESHOLD`); 0,
             the default, leaves it as it is.
+        agent_keepalive: Seconds an idle connection to an agent is kept for the next call
+            (:attr:`AgentSettings.agent_keepalive`; a client you pass that already carries
+            JobGovPlugin keeps its plugin's).
     """
     sizes = worker_options(max_jobs, workflow_tasks)  # a bad size fails before connecting
     _check_gc_threshold(gc_threshold)
+    settings = AgentSettings(agent_keepalive=agent_keepalive)  # a bad value fails before connecting too
     if isinstance(client_or_address, Client):
-        client = _with_plugin(client_or_address, max_jobs)
+        client = _with_plugin(client_or_address, max_jobs, settings)
     else:
         client = await connect_worker_client(client_or_address, namespace, max_jobs=max_jobs,
-                                             metrics_bind=metrics_bind, agent_host=agent_host)
+                                             metrics_bind=metrics_bind, agent_host=agent_host, settings=settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = stop_on_signals(stop) if handle_signals else []

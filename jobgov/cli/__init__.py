@@ -55,6 +55,10 @@ def worker(
         help="Python's garbage collector runs its youngest generation every N new objects (Python's "
              "default is 700), after freezing what the worker holds once started; 0 leaves the "
              "collector as Python sets it.")] = 20_000,
+    agent_keepalive: Annotated[float, typer.Option(
+        "--agent-keepalive", min=0.1, envvar="JOBGOV_AGENT_KEEPALIVE",
+        help="Seconds an idle connection to an agent is kept for the next call; keep it below the "
+             "idle timeout of the agent and of any proxy before it.")] = 30.0,
 ) -> None:
     """Run a jobgov worker (workflows and activities) until Ctrl-C or SIGTERM."""
     # Worker-side modules are imported here only: the other commands never load them.
@@ -69,7 +73,8 @@ def worker(
     try:
         asyncio.run(run_worker(address, namespace, agent_queue or task_queue, max_jobs=max_jobs,
                                metrics_bind=metrics_bind, agent_host=agent_queue is not None,
-                               workflow_tasks=workflow_tasks, gc_threshold=gc_threshold))
+                               workflow_tasks=workflow_tasks, gc_threshold=gc_threshold,
+                               agent_keepalive=agent_keepalive))
     except (InputError, CredentialsError) as exc:
         fail(str(exc))
     except JobGovError as exc:

@@ -40,9 +40,10 @@ __all__ = [
 REQUEST_TIMEOUT = 10.0
 #: How long one write may wait for the client to drain its socket buffer.
 WRITE_TIMEOUT = 10.0
-#: How long an idle kept-alive connection waits for its next request (longer than httpx's
-#: 5 s keep-alive expiry, so the client gives a connection up before the server closes it).
-KEEPALIVE_IDLE = 15.0
+#: How long an idle kept-alive connection waits for its next request: as opencode 1.18.33, which
+#: kept one open past 120 s; longer than the agent client's keep-alive (30 s,
+#: ``jobgov.opencode.client.KEEPALIVE``), so the client gives a connection up before the server does.
+KEEPALIVE_IDLE = 120.0
 #: How long ``stop()`` waits for open connections to finish after cancelling them.
 STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 32 * 1024 * 1024

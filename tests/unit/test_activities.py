@@ -22,7 +22,7 @@ from temporalio.testing import ActivityEnvironment
 from jobgov import names
 from jobgov.configfile import parse_plan_config
 from jobgov.domain.items import SessionItem
-from jobgov.opencode.client import new_http_client
+from jobgov.opencode.client import AgentClient, new_http_client
 from jobgov.temporal.activities import AgentActivities, AgentSettings, StreamSettings
 from jobgov.temporal.activities.errors import ERROR_AGENT_HTTP, ERROR_AGENT_REJECTED
 from jobgov.temporal.activities.notify import expand_env
@@ -291,3 +291,35 @@ async def test_stream_events_counts_the_streams_it_runs(tmp_path: Path) -> None:
             await fake.emit({"id": f"evt_{sid}", "type": "session.idle", "properties": {"sessionID": sid}})
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
         assert acts.stream.live_streams == 0
+
+
+async def test_every_agent_client_of_the_activities_keeps_idle_connections_as_the_settings_say() -> None:
+    """The shared client and each stream's give an idle connection up after ``agent_keepalive``."""
+    closed: list[asyncio.Event] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        gone = asyncio.Event()
+        closed.append(gone)
+        try:
+            while True:  # each request answered "true"
+                head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+                await reader.readexactly(int(head.partition("content-length:")[2].split()[0]))
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\ntrue")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            gone.set()  # the client closed the connection
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
+    acts = AgentActivities(settings=AgentSettings(agent_keepalive=0.05))
+    try:
+        async with acts.running(), acts._stream_client() as streams:
+            for http in (acts.http, streams):
+                assert await AgentClient(http, url).reply("per_1", "once")
+                await asyncio.wait_for(closed[-1].wait(), 10)  # the client gave it up, idle
+            assert len(closed) == 2
+    finally:
+        srv.close()
+        await srv.wait_closed()

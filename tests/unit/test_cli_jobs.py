@@ -339,3 +339,10 @@ def test_status_says_who_ends_an_owned_job_and_why_a_job_ended(capsys: pytest.Ca
     cli_jobs.print_status(ended)
     out = capsys.readouterr().out
     assert "ended: mission-control: Mission Control marked it stopped" in out and "owned by" not in out
+
+
+def test_worker_with_an_agent_keepalive_below_a_tenth_of_a_second_exits_2_naming_the_option() -> None:
+    for args, env in ((["--agent-keepalive", "0"], {}), ([], {"JOBGOV_AGENT_KEEPALIVE": "-1"})):
+        result = invoke("worker", "--address", UNREACHABLE, *args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        assert "--agent-keepalive" in result.stderr and "greater than or equal to 0.1" in result.stderr

@@ -370,3 +370,47 @@ async def test_a_stream_refused_or_not_an_event_stream_is_an_http_error_either_w
         with pytest.raises(AgentHTTPError, match=r"expected text/event-stream, got 'text/html'"):
             async with agent.event_stream():
                 pass
+
+
+@contextlib.asynccontextmanager
+async def counting() -> AsyncIterator[tuple[str, list[asyncio.Event]]]:
+    """A server answering every request ``true``; one event per connection accepted, set once the
+    client has closed it."""
+    closed: list[asyncio.Event] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        gone = asyncio.Event()
+        closed.append(gone)
+        try:
+            while True:
+                _, headers = await read_head(reader)
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                writer.write(reply("200 OK", b"true"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            gone.set()  # the client closed the connection
+        finally:
+            writer.close()
+
+    async with server(serve) as url:
+        yield url, closed
+
+
+async def test_an_idle_connection_is_kept_for_the_keepalive_and_then_given_up() -> None:
+    """The client with a short keep-alive is the clock: once it has given its idle connection up,
+    the default client, idle as long, still sends its next reply on the connection it had."""
+    async with (counting() as (short_url, short), counting() as (kept_url, kept),
+                new_http_client(keepalive=0.05) as brief, new_http_client() as default):
+        assert await AgentClient(brief, short_url).reply("per_1", "once")
+        assert await AgentClient(default, kept_url).reply("per_1", "once")
+        await asyncio.wait_for(short[0].wait(), 10)  # given up by the client, not by the server
+        assert await AgentClient(brief, short_url).reply("per_2", "once")
+        assert await AgentClient(default, kept_url).reply("per_2", "once")
+        assert len(short) == 2  # a new connection for the second reply
+        assert len(kept) == 1 and not kept[0].is_set()  # the same one, still open
+
+
+@pytest.mark.parametrize("keepalive", [0.0, -2.0, float("nan")])
+def test_a_keepalive_of_0_or_less_is_refused(keepalive: float) -> None:
+    with pytest.raises(ValueError, match=r"^keepalive: .* s; an idle connection must be kept for more than 0 s$"):
+        new_http_client(keepalive=keepalive)

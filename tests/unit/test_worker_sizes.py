@@ -11,6 +11,7 @@ import pytest
 import typer
 
 from jobgov.cli import app
+from jobgov.opencode.client import KEEPALIVE
 from jobgov.run import (
     CACHE_SPARE,
     CALL_SLOTS,
@@ -20,6 +21,7 @@ from jobgov.run import (
     tune_collector,
     worker_options,
 )
+from jobgov.temporal.activities import AgentSettings
 
 
 def test_a_worker_is_sized_for_its_jobs() -> None:
@@ -110,3 +112,16 @@ def test_jobgov_worker_tunes_with_the_documented_threshold_by_default() -> None:
     option = next(p for p in command.params if p.name == "gc_threshold")
     assert option.default == GC_THRESHOLD
     assert option.envvar == "JOBGOV_GC_THRESHOLD"
+
+
+def test_jobgov_worker_keeps_agent_connections_as_long_as_the_agent_client_does_by_default() -> None:
+    command = typer.main.get_command(app).commands["worker"]  # type: ignore[attr-defined]
+    option = next(p for p in command.params if p.name == "agent_keepalive")
+    assert option.default == KEEPALIVE == AgentSettings().agent_keepalive
+    assert option.envvar == "JOBGOV_AGENT_KEEPALIVE"
+
+
+@pytest.mark.parametrize("keepalive", [0.0, -1.0, float("nan")])
+async def test_run_worker_refuses_an_agent_keepalive_of_0_or_less_before_connecting(keepalive: float) -> None:
+    with pytest.raises(ValueError, match=r"^AgentSettings\(agent_keepalive=.*\): an idle connection must be kept"):
+        await run_worker("127.0.0.1:1", agent_keepalive=keepalive, handle_signals=False)

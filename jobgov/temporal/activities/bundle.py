@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from jobgov.opencode.client import AgentClient, new_http_client
+from jobgov.opencode.client import KEEPALIVE, AgentClient, new_http_client
 from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.activities.agent_calls import AgentCalls
 from jobgov.temporal.activities.consumer import StreamSettings
@@ -47,6 +47,15 @@ class AgentSettings:
     """Tries per notification; then it is logged and dropped (notifications never block governance)."""
     webhook_backoff: float = 0.5
     """Seconds before the second try; doubled for each further try."""
+    agent_keepalive: float = KEEPALIVE
+    """Seconds an idle connection to an agent is kept for the next call (``jobgov worker
+    --agent-keepalive``): keep it below the idle timeout of the agent and of any proxy before it
+    (see :data:`jobgov.opencode.client.KEEPALIVE`)."""
+
+    def __post_init__(self) -> None:
+        if not self.agent_keepalive > 0:  # also NaN
+            raise ValueError(f"AgentSettings(agent_keepalive={self.agent_keepalive}): an idle connection "
+                             "must be kept for more than 0 s")
 
 
 class AgentActivities:
@@ -94,7 +103,7 @@ class AgentActivities:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = new_http_client()
+            self._http = new_http_client(keepalive=self.settings.agent_keepalive)
         return self._http
 
     @asynccontextmanager
@@ -112,7 +121,7 @@ class AgentActivities:
             return
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
-        client = new_http_client(pool=STREAM_POOL, verify=self._tls)
+        client = new_http_client(pool=STREAM_POOL, verify=self._tls, keepalive=self.settings.agent_keepalive)
         try:
             yield client
         finally:
