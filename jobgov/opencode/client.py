@@ -29,7 +29,7 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from jobgov.opencode import jsonsafe
-from jobgov.opencode.events import PROBLEM_KEY, Event
+from jobgov.opencode.events import DROPPED_TYPES, PROBLEM_KEY, Event
 from jobgov.opencode.transport import AiohttpTransport
 
 __all__ = [
@@ -53,14 +53,11 @@ MESSAGES_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
 #: opencode's 10 s heartbeats and the consumer watches for silence itself).
 STREAM_CONNECT_TIMEOUT: Final = 10.0
 
-# Deltas (text chunks) are most of a stream's volume and carry nothing jobgov uses:
-# recognise them from the frame's head without parsing the JSON. opencode serialises
-# ``{"id":…,"type":…`` in that order, compact or spaced; anything else is parsed and
-# filtered by type.
-_DELTA_HEAD = re.compile(r'\s*\{\s*(?:"id"\s*:\s*"[^"\\]*"\s*,\s*)?"type"\s*:\s*"message\.part\.delta"')
-#: How far into a frame a delta's type can stand: after an optional ``"id"`` (opencode's event ids
-#: are short), with any spacing.
-_DELTA_WINDOW = 160
+# Frames of the types jobgov drops (``events.DROPPED_TYPES``: text chunks, the session's info
+# and diffs ...) carry nothing jobgov uses: they are recognised from the frame's head without
+# parsing the JSON. opencode serialises ``{"id":…,"type":…`` in that order, compact or spaced
+# (its ids are short); anything else is parsed and filtered by type.
+_TYPE_HEAD = re.compile(r'\s*\{\s*(?:"id"\s*:\s*"[^"\\]{0,100}"\s*,\s*)?"type"\s*:\s*"([^"\\]{1,64})"')
 _BODY_LIMIT = 2000
 
 
@@ -471,10 +468,8 @@ class AgentClient:
 async def _parse_events(frames: AsyncIterator[Any]) -> AsyncIterator[Event]:
     async for frame in frames:
         data: str = frame.data
-        # A delta is skipped unparsed. The plain search (C speed) finds its type near the start;
-        # only then does the exact pattern (the "type" key, spaced JSON or not) have to agree.
-        if not data or ("message.part.delta" in data[:_DELTA_WINDOW] and _DELTA_HEAD.match(data)):
-            continue
+        if not data or ((head := _TYPE_HEAD.match(data)) is not None and head.group(1) in DROPPED_TYPES):
+            continue  # skipped unparsed
         try:
             event, problem = jsonsafe.loads(data)
         except ValueError:
@@ -482,7 +477,7 @@ async def _parse_events(frames: AsyncIterator[Any]) -> AsyncIterator[Event]:
         if isinstance(event, dict) and isinstance(event.get("type"), str):
             if problem is not None:
                 event[PROBLEM_KEY] = problem
-            if event["type"] == "message.part.delta":
+            if event["type"] in DROPPED_TYPES:
                 continue
             if not isinstance(event.get("properties"), dict):
                 event["properties"] = {}

@@ -17,8 +17,8 @@ from jobgov.configfile import parse_plan_config
 from jobgov.domain.asks import Category
 from jobgov.domain.items import AskItem
 from jobgov.opencode import jsonsafe
-from jobgov.opencode.client import _DELTA_HEAD, AgentClient, _parse_events
-from jobgov.opencode.events import PROBLEM_KEY, read_ask
+from jobgov.opencode.client import _TYPE_HEAD, AgentClient, _parse_events
+from jobgov.opencode.events import DROPPED_TYPES, PROBLEM_KEY, read_ask
 from jobgov.temporal.activities.consumer import EventStreamConsumer
 from jobgov.temporal.payloads import EventBatch, StreamInput
 
@@ -51,22 +51,40 @@ def test_a_long_number_inside_deep_json_is_read_too() -> None:
         assert value["n"] == HUGE and problem is not None and "nested more than" in problem
 
 
-async def test_delta_frames_are_skipped_compact_or_spaced() -> None:
-    delta = {"id": "evt_1", "type": "message.part.delta", "properties": {"delta": "x"}}
-    shapes = [json.dumps(delta), json.dumps(delta, separators=(",", ":")), json.dumps(delta, indent=2),
-              json.dumps({k: v for k, v in delta.items() if k != "id"})]
-    long_id = json.dumps({**delta, "id": "evt_" + "x" * 500})  # past the fast path's window: read, then skipped
+@pytest.mark.parametrize("kind", sorted(DROPPED_TYPES))
+async def test_frames_of_a_dropped_type_are_skipped_compact_or_spaced(kind: str) -> None:
+    dropped = {"id": "evt_1", "type": kind, "properties": {"sessionID": "ses_1"}}
+    shapes = [json.dumps(dropped), json.dumps(dropped, separators=(",", ":")), json.dumps(dropped, indent=2),
+              json.dumps({k: v for k, v in dropped.items() if k != "id"})]
+    long_id = json.dumps({**dropped, "id": "evt_" + "x" * 500})  # past the fast path's id: read, then skipped
 
     async def frames() -> AsyncIterator[Any]:
         for data in [*shapes, long_id]:
             yield SimpleNamespace(data=data)
         yield SimpleNamespace(data=json.dumps({"id": "evt_2", "type": "session.idle", "properties": {}}))
+        yield SimpleNamespace(data=json.dumps({"properties": {}, "type": kind}))  # type not first: read, then skipped
 
     assert [e["type"] async for e in _parse_events(frames())] == ["session.idle"]
     # ... from the frame's head, without reading the JSON (the stream's fast path):
-    assert all(_DELTA_HEAD.match(data) for data in shapes)
-    assert not _DELTA_HEAD.match(json.dumps({"id": "evt_3", "type": "message.part.updated"}))
-    assert not _DELTA_HEAD.match(json.dumps({"id": 'a", "type": "message.part.delta', "type": "x"}))
+    assert all((head := _TYPE_HEAD.match(data)) and head.group(1) == kind for data in shapes)
+    assert _TYPE_HEAD.match(long_id) is None
+    # Only the top-level type counts: an id that holds a dropped type's name is not one.
+    tricky = json.dumps({"id": f'a", "type": "{kind}', "type": "permission.asked", "properties": {}})
+    assert _TYPE_HEAD.match(tricky) is None  # its escaped quote ends the fast path: the JSON is read
+
+    async def one() -> AsyncIterator[Any]:
+        yield SimpleNamespace(data=tricky)
+
+    assert [e["type"] async for e in _parse_events(one())] == ["permission.asked"]
+
+
+async def test_every_other_type_is_read_even_one_jobgov_does_not_know() -> None:
+    async def frames() -> AsyncIterator[Any]:
+        for kind in ("permission.asked", "session.created", "server.heartbeat", "something.new"):
+            yield SimpleNamespace(data=json.dumps({"id": "evt_1", "type": kind, "properties": {}}))
+
+    assert [e["type"] async for e in _parse_events(frames())] == [
+        "permission.asked", "session.created", "server.heartbeat", "something.new"]
 
 
 def test_ordinary_json_is_untouched() -> None:
