@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -575,6 +576,26 @@ async def test_the_agent_going_silent_or_away_is_reported_once_each_way(http: ht
             assert len(reports(h)) == 3  # reconnects keep failing: still one report per outage
         finally:
             await h.stop()
+
+
+async def test_a_stream_with_no_frame_for_its_idle_timeout_reconnects_and_reads_again(
+        http: httpx.AsyncClient, worktree: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The fake agent's heartbeat comes every 30 s: each connection hears nothing for the idle
+    timeout (1 s), is dropped and made again, and every new one reconciles."""
+    quiet = StreamSettings(heartbeat_every=0.05, backoff_min=0.05, backoff_max=0.2, idle_timeout=1.0,
+                           silent_after=0.5)
+    caplog.set_level(logging.WARNING)
+    async with FakeAgent(directory=worktree, heartbeat_interval=30.0) as fake:
+        h = Harness(fake, AgentClient(http, fake.base_url), worktree)
+        try:
+            await h.start(await h.session(), settings=quiet)
+            await until(lambda: h.consumer is not None and h.consumer.progress.reconnects >= 2,
+                        what="two reconnects after silences")
+            assert h.consumer is not None and h.consumer.progress.reconciles >= 2
+        finally:
+            await h.stop()
+    reasons = [r.getMessage() for r in caplog.records if "reconnect" in r.getMessage()]
+    assert reasons and all("no frame for 1s; reconnect" in reason for reason in reasons), reasons
 
 
 @pytest.mark.parametrize(("capture", "expected"), [
