@@ -41,6 +41,7 @@ __all__ = [
     "AgentHTTPClient",
     "AgentHTTPError",
     "AgentUnreachable",
+    "check_keepalive",
     "new_http_client",
 ]
 
@@ -69,6 +70,12 @@ CALL_POOL = 100
 #: Shorter than the idle timeout of the agent and of a proxy before it, so the client gives a
 #: connection up before the server does: opencode 1.18.33 kept an idle one open past 120 s.
 KEEPALIVE = 30.0
+
+
+def check_keepalive(seconds: float, name: str = "keepalive") -> None:
+    """Refuse a keep-alive of 0 s or less (or NaN), naming ``name``: ``ValueError``."""
+    if not seconds > 0:
+        raise ValueError(f"{name}: {seconds} s; an idle connection must be kept for more than 0 s")
 
 
 class AgentHTTPClient(httpx.AsyncClient):
@@ -100,8 +107,7 @@ def new_http_client(pool: int | None = CALL_POOL, verify: ssl.SSLContext | bool 
 
     The caller owns it and must ``aclose()`` it.
     """
-    if not keepalive > 0:  # also NaN
-        raise ValueError(f"keepalive: {keepalive} s; an idle connection must be kept for more than 0 s")
+    check_keepalive(keepalive)
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool or CALL_POOL, 20),
                           keepalive_expiry=keepalive)
     return AgentHTTPClient(

@@ -123,5 +123,6 @@ def test_jobgov_worker_keeps_agent_connections_as_long_as_the_agent_client_does_
 
 @pytest.mark.parametrize("keepalive", [0.0, -1.0, float("nan")])
 async def test_run_worker_refuses_an_agent_keepalive_of_0_or_less_before_connecting(keepalive: float) -> None:
-    with pytest.raises(ValueError, match=r"^AgentSettings\(agent_keepalive=.*\): an idle connection must be kept"):
+    with pytest.raises(ValueError, match=r"^AgentSettings\.agent_keepalive: .* s; an idle connection must be kept "
+                                         r"for more than 0 s$"):
         await run_worker("127.0.0.1:1", agent_keepalive=keepalive, handle_signals=False)

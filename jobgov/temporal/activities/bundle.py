@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from jobgov.opencode.client import KEEPALIVE, AgentClient, new_http_client
+from jobgov.opencode.client import KEEPALIVE, AgentClient, check_keepalive, new_http_client
 from jobgov.opencode.credentials import AgentCredentials
 from jobgov.temporal.activities.agent_calls import AgentCalls
 from jobgov.temporal.activities.consumer import StreamSettings
@@ -53,9 +53,7 @@ class AgentSettings:
     (see :data:`jobgov.opencode.client.KEEPALIVE`)."""
 
     def __post_init__(self) -> None:
-        if not self.agent_keepalive > 0:  # also NaN
-            raise ValueError(f"AgentSettings(agent_keepalive={self.agent_keepalive}): an idle connection "
-                             "must be kept for more than 0 s")
+        check_keepalive(self.agent_keepalive, "AgentSettings.agent_keepalive")  # before any client is made
 
 
 class AgentActivities:
