@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,3 +49,32 @@ def make_tree(root: Path) -> Tree:
     (wt / "escape").symlink_to(outside, target_is_directory=True)
     return Tree(wt=wt, outside=outside, home=home)
 
+
+
+@contextlib.asynccontextmanager
+async def answering_true() -> AsyncIterator[tuple[str, list[asyncio.Event]]]:
+    """An HTTP server on 127.0.0.1 answering every request ``true``; yields its URL and one event
+    per connection accepted, set once the client has closed that connection."""
+    closed: list[asyncio.Event] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        gone = asyncio.Event()
+        closed.append(gone)
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+                length = head.partition("\r\ncontent-length:")[2].split("\r\n")[0].strip()
+                await reader.readexactly(int(length or 0))
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\ntrue")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            gone.set()  # the client closed the connection
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}", closed
+    finally:
+        srv.close()
+        await srv.wait_closed()

@@ -40,6 +40,7 @@ from jobgov.temporal.payloads import (
 )
 from jobgov.temporal.state import JobState
 from jobgov.testing import FakeAgent
+from tests.helpers import answering_true
 
 URL = "http://agent.test"
 
@@ -295,31 +296,9 @@ async def test_stream_events_counts_the_streams_it_runs(tmp_path: Path) -> None:
 
 async def test_every_agent_client_of_the_activities_keeps_idle_connections_as_the_settings_say() -> None:
     """The shared client and each stream's give an idle connection up after ``agent_keepalive``."""
-    closed: list[asyncio.Event] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        gone = asyncio.Event()
-        closed.append(gone)
-        try:
-            while True:  # each request answered "true"
-                head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
-                await reader.readexactly(int(head.partition("content-length:")[2].split()[0]))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\ntrue")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            gone.set()  # the client closed the connection
-        finally:
-            writer.close()
-
-    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
     acts = AgentActivities(settings=AgentSettings(agent_keepalive=0.05))
-    try:
-        async with acts.running(), acts._stream_client() as streams:
-            for http in (acts.http, streams):
-                assert await AgentClient(http, url).reply("per_1", "once")
-                await asyncio.wait_for(closed[-1].wait(), 10)  # the client gave it up, idle
-            assert len(closed) == 2
-    finally:
-        srv.close()
-        await srv.wait_closed()
+    async with answering_true() as (url, closed), acts.running(), acts._stream_client() as streams:
+        for http in (acts.http, streams):
+            assert await AgentClient(http, url).reply("per_1", "once")
+            await asyncio.wait_for(closed[-1].wait(), 10)  # the client gave it up, idle
+        assert len(closed) == 2

@@ -19,6 +19,7 @@ import pytest
 import trustme
 
 from jobgov.opencode.client import AgentClient, AgentHTTPError, AgentUnreachable, new_http_client
+from tests.helpers import answering_true
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 #: The agent client's two HTTP stacks: a client new_http_client made (short calls without httpx's
@@ -372,34 +373,10 @@ async def test_a_stream_refused_or_not_an_event_stream_is_an_http_error_either_w
                 pass
 
 
-@contextlib.asynccontextmanager
-async def counting() -> AsyncIterator[tuple[str, list[asyncio.Event]]]:
-    """A server answering every request ``true``; one event per connection accepted, set once the
-    client has closed it."""
-    closed: list[asyncio.Event] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        gone = asyncio.Event()
-        closed.append(gone)
-        try:
-            while True:
-                _, headers = await read_head(reader)
-                await reader.readexactly(int(headers.get("content-length", "0")))
-                writer.write(reply("200 OK", b"true"))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            gone.set()  # the client closed the connection
-        finally:
-            writer.close()
-
-    async with server(serve) as url:
-        yield url, closed
-
-
 async def test_an_idle_connection_is_kept_for_the_keepalive_and_then_given_up() -> None:
     """The client with a short keep-alive is the clock: once it has given its idle connection up,
     the default client, idle as long, still sends its next reply on the connection it had."""
-    async with (counting() as (short_url, short), counting() as (kept_url, kept),
+    async with (answering_true() as (short_url, short), answering_true() as (kept_url, kept),
                 new_http_client(keepalive=0.05) as brief, new_http_client() as default):
         assert await AgentClient(brief, short_url).reply("per_1", "once")
         assert await AgentClient(default, kept_url).reply("per_1", "once")
