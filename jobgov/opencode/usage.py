@@ -10,6 +10,10 @@ replayed, duplicated or reordered events never change its totals.
 so summing them double-counts. The ledger reads them only to learn each
 message's provider and model, which the step-finish part lacks.
 
+A ledger made with ``fold=True`` (the stream activity's) keeps a step only until
+its cost is final (priced as its model): then it adds the step to its session's
+sums and keeps just the part id, so that a long job's ledger holds ids, not steps.
+
 Pricing happens elsewhere (:mod:`jobgov.opencode.pricing`); the ledger lists
 the steps that still need a price (:meth:`UsageLedger.pending_pricing`) and
 keeps the resulting :class:`~jobgov.domain.usage.CostRecord` objects
@@ -19,15 +23,15 @@ keeps the resulting :class:`~jobgov.domain.usage.CostRecord` objects
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from jobgov.domain.usage import (
     CostRecord,
-    CostSource,
     StepDelta,
     StepUsage,
     TokenCounts,
@@ -38,16 +42,15 @@ from jobgov.domain.usage import (
 from jobgov.opencode.events import Event
 
 _ZERO = Decimal(0)
+_NONE = UsageTotals()
 
 
 class InvalidStepError(ValueError):
     """A step-finish part whose ids or usage cannot be read."""
 
 
-class _MessageModel(BaseModel):
-    """What the ledger keeps of an assistant message."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _MessageModel(NamedTuple):
+    """What the ledger keeps of an assistant message (a tuple: one is kept per model call)."""
 
     session_id: str
     provider_id: str | None = None
@@ -57,6 +60,37 @@ class _MessageModel(BaseModel):
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _name_or_none(value: object) -> str | None:
+    """A provider or model name, interned: every message of a job names the same few."""
+    return sys.intern(value) if isinstance(value, str) and value else None
+
+
+def _with_step(totals: UsageTotals, step: StepUsage, record: CostRecord | None, *, pending: bool) -> UsageTotals:
+    """``totals`` with one more step (and its cost record, when it has one)."""
+    sources = totals.cost_sources
+    if record is not None and record.source not in sources:
+        sources = sorted([*sources, record.source])
+    return UsageTotals(
+        tokens=totals.tokens + step.tokens,
+        steps=totals.steps + 1,
+        cost_usd=totals.cost_usd + (record.usd if record is not None else _ZERO),
+        agent_cost_usd=totals.agent_cost_usd + step.agent_cost_usd,
+        cost_sources=sources,
+        pending_steps=totals.pending_steps + int(pending),
+    )
+
+
+def _plus(a: UsageTotals, b: UsageTotals) -> UsageTotals:
+    return UsageTotals(
+        tokens=a.tokens + b.tokens,
+        steps=a.steps + b.steps,
+        cost_usd=a.cost_usd + b.cost_usd,
+        agent_cost_usd=a.agent_cost_usd + b.agent_cost_usd,
+        cost_sources=sorted({*a.cost_sources, *b.cost_sources}),
+        pending_steps=a.pending_steps + b.pending_steps,
+    )
 
 
 def extract_step(event: Event) -> StepUsage | None:
@@ -103,8 +137,15 @@ class UsageLedger(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    fold: bool = False
+    """Fold each step into its session's sums once its cost is final, keeping only its part id
+    (the stream activity's ledger); ``False`` keeps every step and cost record (``jobgov usage``)."""
     steps: dict[str, StepUsage] = {}
-    """Counted steps by part id, in first-seen order."""
+    """Counted steps by part id, in first-seen order (with ``fold``: those not folded yet)."""
+    folded: dict[str, UsageTotals] = {}
+    """With ``fold``: per session, the sums of its folded steps."""
+    folded_ids: set[str] = set()
+    """With ``fold``: the part ids of the folded steps, so that a replayed one never counts again."""
     messages: dict[str, _MessageModel] = {}
     """Assistant messages seen, by message id."""
     costs: dict[str, CostRecord] = {}
@@ -139,7 +180,7 @@ class UsageLedger(BaseModel):
         except InvalidStepError:
             self.invalid_events += 1
             return []
-        if step is None or step.part_id in self.steps:
+        if step is None or step.part_id in self.steps or step.part_id in self.folded_ids:
             return []
         message = self.messages.get(step.message_id)
         if message is not None:
@@ -172,8 +213,8 @@ class UsageLedger(BaseModel):
         created = times.get("created") if isinstance(times, dict) else None
         message = _MessageModel(
             session_id=session_id,
-            provider_id=_str_or_none(info.get("providerID")),
-            model_id=_str_or_none(info.get("modelID")),
+            provider_id=_name_or_none(info.get("providerID")),
+            model_id=_name_or_none(info.get("modelID")),
             created=created if isinstance(created, int) else None,
         )
         self.messages[message_id] = message
@@ -216,57 +257,59 @@ class UsageLedger(BaseModel):
         """Keep the cost of one step (as :meth:`record_cost`) and say what it changed.
 
         Raises:
-            KeyError: The record is for a step the ledger never counted.
+            KeyError: The record is for a step the ledger never counted, or one already folded.
         """
         step = self.steps[record.part_id]
         previous = self.costs.get(record.part_id)
         self.costs[record.part_id] = record
-        if (record.provider_id, record.model_id) == (step.provider_id, step.model_id):
+        final = (record.provider_id, record.model_id) == (step.provider_id, step.model_id)
+        if final:
             # Priced as the model the step now has; a stale record stays pending.
             self.pending.pop(record.part_id, None)
         delta = step_delta(previous.usd if previous is not None else None, step, record.usd)
         usd, tokens = self.running.get(step.session_id, (_ZERO, 0))
         self.running[step.session_id] = (usd + delta.usd, tokens)
+        if final and self.fold and step.model_id is not None:
+            self._fold(step, record)
         return delta
+
+    def _fold(self, step: StepUsage, record: CostRecord) -> None:
+        """Add a step whose cost is final to its session's sums, and keep only its part id.
+
+        Only a step whose model is known is folded: a message's model never changes once
+        known (see :meth:`_learn_message`), so nothing can price it again.
+        """
+        self.folded[step.session_id] = _with_step(self.folded.get(step.session_id, _NONE), step, record, pending=False)
+        self.folded_ids.add(step.part_id)
+        del self.steps[step.part_id], self.costs[step.part_id]
+        siblings = self.by_message.get(step.message_id)
+        if siblings is not None:
+            siblings.remove(step.part_id)
+            if not siblings:
+                del self.by_message[step.message_id]
 
     def spend(self, session_id: str) -> tuple[Decimal, int]:
         """USD and tokens of one session so far: what :meth:`totals` adds up, without the walk."""
         return self.running.get(session_id, (_ZERO, 0))
 
     def session_ids(self) -> list[str]:
-        """Sessions with an assistant message or a step, in first-seen order."""
+        """Sessions with an assistant message or a step, in first-seen order (sessions whose
+        steps were all folded, and that sent no message, come before those with steps left)."""
         seen = dict.fromkeys(m.session_id for m in self.messages.values())
+        seen.update(dict.fromkeys(self.folded))
         seen.update(dict.fromkeys(s.session_id for s in self.steps.values()))
         return list(seen)
 
     def totals(self, session_id: str | None = None) -> UsageTotals:
         """Totals of one session, or of the whole ledger when ``session_id`` is ``None``."""
-        tokens = TokenCounts()
-        steps = 0
-        cost = agent = _ZERO
-        sources: set[CostSource] = set()
-        pending = set(self.pending)
-        pending_count = 0
+        totals = _NONE
+        for folded_session, folded in self.folded.items():
+            if session_id is None or folded_session == session_id:
+                totals = _plus(totals, folded)
         for step in self.steps.values():
-            if session_id is not None and step.session_id != session_id:
-                continue
-            tokens += step.tokens
-            steps += 1
-            agent += step.agent_cost_usd
-            record = self.costs.get(step.part_id)
-            if record is not None:
-                cost += record.usd
-                sources.add(record.source)
-            if step.part_id in pending:
-                pending_count += 1
-        return UsageTotals(
-            tokens=tokens,
-            steps=steps,
-            cost_usd=cost,
-            agent_cost_usd=agent,
-            cost_sources=sorted(sources),
-            pending_steps=pending_count,
-        )
+            if session_id is None or step.session_id == session_id:
+                totals = _with_step(totals, step, self.costs.get(step.part_id), pending=step.part_id in self.pending)
+        return totals
 
     def sessions(self) -> dict[str, UsageTotals]:
         """Totals of every session, in first-seen order."""

@@ -59,9 +59,9 @@ def _final_session(path: Path) -> dict[str, Any]:
     return last
 
 
-def _replay(events: list[Event], pricing: PricingConfig = CAPTURE_PRICING) -> UsageLedger:
+def _replay(events: list[Event], pricing: PricingConfig = CAPTURE_PRICING, *, fold: bool = False) -> UsageLedger:
     """Feed events and price pending steps after each one, as the workflow does."""
-    ledger = UsageLedger()
+    ledger = UsageLedger(fold=fold)
     for event in events:
         ledger.add_event(event)
         for step in ledger.pending_pricing():
@@ -310,8 +310,9 @@ def test_unreadable_step_finish_is_counted_not_applied() -> None:
     assert ledger.totals() == UsageLedger().totals()
 
 
-def test_ledger_round_trips_as_workflow_state() -> None:
-    ledger = _replay(_capture_events(CAPTURES / "approve.event.jsonl"))
+@pytest.mark.parametrize("fold", [False, True])
+def test_ledger_round_trips_as_workflow_state(fold: bool) -> None:
+    ledger = _replay(_capture_events(CAPTURES / "approve.event.jsonl"), fold=fold)
     again = UsageLedger.model_validate_json(ledger.model_dump_json())
     assert again == ledger
     assert again.totals() == ledger.totals()
@@ -321,10 +322,11 @@ def test_ledger_round_trips_as_workflow_state() -> None:
 # Against opencode's own totals, for every capture
 
 
+@pytest.mark.parametrize("fold", [False, True], ids=["every-step", "folding"])
 @pytest.mark.parametrize("path", CAPTURE_FILES, ids=lambda p: p.name.removesuffix(".event.jsonl"))
-def test_totals_equal_opencode_session_totals(path: Path) -> None:
+def test_totals_equal_opencode_session_totals(path: Path, fold: bool) -> None:
     final = _final_session(path)
-    ledger = _replay(_capture_events(path))
+    ledger = _replay(_capture_events(path), fold=fold)
     totals = ledger.totals(final["id"])
     assert totals.tokens == TokenCounts.from_opencode(final["tokens"])
     assert totals.cost_usd == decimal_usd(final["cost"])
@@ -386,6 +388,7 @@ def test_shuffled_duplicated_and_resent_events_keep_totals(
     stream += ALL_EVENTS  # A reconnect that re-sends everything.
     totals = _replay(stream, DOUBLE_PRICING).totals()
     assert totals == EXPECTED
+    assert _replay(stream, DOUBLE_PRICING, fold=True).totals() == EXPECTED
     assert EXPECTED.cost_usd == 2 * EXPECTED.agent_cost_usd
 
 
@@ -411,3 +414,60 @@ def test_running_spend_equals_the_totals_walk() -> None:
                 totals = ledger.totals(session_id)
                 assert ledger.spend(session_id) == (totals.cost_usd, totals.tokens.total)
     assert ledger.session_ids()
+
+
+# ---------------------------------------------------------------------------
+# A folding ledger (the stream activity's) counts as one that keeps every step
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(st.sampled_from(ALL_EVENTS), max_size=300),
+    price_unknown_models=st.booleans(),
+)
+def test_a_folding_ledger_counts_as_one_that_keeps_every_step(
+    events: list[Event], price_unknown_models: bool
+) -> None:
+    """After every event: the same totals, per session and whole, the same spend, the same steps
+    to price. Steps are priced as ``jobgov usage`` does (all of them) or as the stream does (only
+    those whose model is known), with a price that differs from opencode's figure."""
+    whole, folding = UsageLedger(), UsageLedger(fold=True)
+    for event in events:
+        for ledger in (whole, folding):
+            ledger.add_event(event)
+            for step in ledger.pending_pricing():
+                if price_unknown_models or step.model_id is not None:
+                    ledger.record_cost(price_step(step, DOUBLE_PRICING))
+        assert folding.totals() == whole.totals()
+        assert folding.sessions() == whole.sessions()
+        assert folding.session_ids() == whole.session_ids()
+        for session_id in whole.session_ids():
+            assert folding.spend(session_id) == whole.spend(session_id)
+        assert folding.pending_pricing() == whole.pending_pricing()
+        assert folding.steps.keys() | folding.folded_ids == whole.steps.keys()
+        assert not folding.steps.keys() & folding.folded_ids
+
+
+def test_a_folding_ledger_keeps_ids_not_steps() -> None:
+    """Once every step is priced as its model, only the part ids are left of them."""
+    ledger = _replay(ALL_EVENTS, fold=True)
+    distinct = {e["properties"]["part"]["id"] for e in ALL_EVENTS if extract_step(e) is not None}
+    assert ledger.folded_ids == distinct
+    assert (ledger.steps, ledger.costs, ledger.pending, ledger.by_message) == ({}, {}, {}, {})
+    assert ledger.totals() == _replay(ALL_EVENTS).totals()
+    assert ledger.add_event(next(e for e in ALL_EVENTS if extract_step(e) is not None)) == []
+
+
+def test_a_step_priced_before_its_model_is_known_is_not_folded() -> None:
+    """Its price is not final: the message's model re-prices it, then it folds."""
+    ledger = UsageLedger(fold=True)
+    ledger.add_event(_step_event("prt_1", "msg_1", input=1000))
+    (step,) = ledger.pending_pricing()
+    ledger.record_cost(price_step(step, DOUBLE_PRICING))
+    assert "prt_1" in ledger.steps and not ledger.folded_ids
+    ledger.add_event(_message_event("msg_1"))
+    (step,) = ledger.pending_pricing()
+    assert ledger.record_cost(price_step(step, DOUBLE_PRICING)) == Decimal("0.005")  # was opencode's 0.001
+    assert ledger.folded_ids == {"prt_1"} and not ledger.steps
+    assert ledger.totals().cost_usd == Decimal("0.006")
+    assert ledger.totals().cost_sources == ["override"]

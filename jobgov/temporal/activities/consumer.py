@@ -126,7 +126,7 @@ class EventStreamConsumer(StreamConnection):
         reach = Reachability(send, input, log, lambda ms: self._count(AGENT_UNREACHABLE, ms, {}))
         super().__init__(agent, input, settings or StreamSettings(), log, reach,
                          StreamProgress(generation=input.generation, status=last_status))
-        self._ledger = UsageLedger()
+        self._ledger = UsageLedger(fold=True)  # a step is kept only until its cost is final
         self._budget: BudgetState | None = input.budget
         self._decided = frozenset(input.decided)
         self._handled: set[str] = set()  # asks forwarded (and, if automatic, replied to)
