@@ -191,7 +191,9 @@ class JobCarry(Message):
     counted_through: str | None = None
     """Every step whose part id sorts at or before this was counted (see jobgov.domain.watermark)."""
     recent_steps: list[StepRecord] = []
-    """The newest steps with their prices (older ones stay in history)."""
+    """Before 0.10, the newest steps with their prices (200 kept, 20 carried; nothing read them).
+    From 0.10 none are kept or carried: every step is in history, in the signal that brought it.
+    Unpatched: it changes no command, so 0.9 and 0.10 workers replay each other's histories."""
     tokens: TokenCounts = TokenCounts()
     cost_usd: Decimal = Decimal(0)
     agent_cost_usd: Decimal = Decimal(0)

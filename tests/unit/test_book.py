@@ -284,7 +284,15 @@ def test_a_repriced_step_counts_the_difference_only() -> None:
     b.on_batch(batch(step_item("p1", "0.1")), T0)
     b.on_batch(batch(step_item("p1", "0.3")), T0)
     assert (b.s.steps, b.s.cost_usd, b.s.tokens.total) == (1, Decimal("0.3"), 100)
-    assert len(b.s.recent_steps) == 1 and b.s.recent_steps[0].cost.usd == Decimal("0.3")
+
+
+def test_no_step_is_kept_in_state_or_carried() -> None:
+    """From 0.10: the counts and totals are all a job keeps of its steps (each is in history)."""
+    b = book()
+    b.on_batch(batch(step_item("p1", "0.1"), step_item("p2", "0.2")), T0)
+    b.on_batch(batch(step_item("p1", "0.3")), T0)
+    assert (b.s.steps, b.s.cost_usd, b.s.counted) == (2, Decimal("0.5"), {"p1": Decimal("0.3"), "p2": Decimal("0.2")})
+    assert b.s.recent_steps == [] and b.compacted().recent_steps == []
 
 
 def test_an_idle_before_any_work_does_not_end_the_job() -> None:

@@ -34,7 +34,6 @@ from jobgov.temporal.state import (
     PendingAsk,
     PendingEnd,
     RefusedDecision,
-    StepRecord,
     keep_refused,
 )
 from jobgov.temporal.workflows.book_base import BookBase
@@ -42,8 +41,6 @@ from jobgov.temporal.workflows.effects import DecisionRejected, Effect, Notify, 
 
 #: How a decision the policy made alone (or through a grant) is recorded.
 _RECORDED: dict[Outcome, DecisionAction] = {"approve": "auto-approve", "deny": "deny", "grant": "grant"}
-#: Steps kept in state with their prices (all of them stay in history).
-RECENT_STEPS = 200
 #: How long an owner's end waits for the run's idle (and its last steps) to reach the job.
 OWNER_END_GRACE = timedelta(seconds=15)
 #: Why a cancelled job ended. A cancel request reaches the workflow without its sender's identity
@@ -114,8 +111,6 @@ class JobBook(BookBase):
             self.s.agent_cost_usd += item.step.agent_cost_usd
             self.s.steps += 1
         self.s.counted[part_id] = item.cost.usd
-        self.s.recent_steps = [*(r for r in self.s.recent_steps if r.step.part_id != part_id),
-                               StepRecord(step=item.step, cost=item.cost)][-RECENT_STEPS:]
         self.s.cost_usd += delta.usd
         model = f"{item.step.provider_id or '?'}/{item.step.model_id or '?'}"
         if delta.tokens:

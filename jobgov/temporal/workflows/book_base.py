@@ -27,7 +27,6 @@ from jobgov.temporal.workflows.effects import Abort, Effect, Notify, Prompt, Rep
 #: history of earlier runs; ids go under watermarks): the carried state stays bounded.
 CARRIED_IDS = 256
 CARRIED_DECISIONS = 50
-CARRIED_STEPS = 20
 CARRIED_WARNINGS = 20
 #: Decisions kept in state (older ones stay in the history of earlier runs).
 KEPT_DECISIONS = 1000
@@ -238,7 +237,7 @@ class BookBase:
         """The state to carry across continue-as-new, bounded whatever the job's length.
 
         Counted steps and decided asks keep their newest ids and a watermark for the rest (an
-        ask still pending is never put under it); decisions, recent steps and warnings keep
+        ask still pending is never put under it); decisions and warnings keep
         their newest entries; everything else stays in the history of this run.
         """
         s = self.s
@@ -251,7 +250,7 @@ class BookBase:
             "decided": decided,
             "decided_through": decided_through,
             "decisions": s.decisions[-CARRIED_DECISIONS:],
-            "recent_steps": s.recent_steps[-CARRIED_STEPS:],
+            "recent_steps": [],  # from 0.10, none are kept (see JobCarry.recent_steps)
             "warnings": s.warnings[-CARRIED_WARNINGS:],
         })
 
