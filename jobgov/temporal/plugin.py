@@ -50,7 +50,9 @@ PASSTHROUGH_MODULES = (
     "jobgov.temporal.metrics",  # metric names, and instruments over the meter the workflow passes in
     # The workflows package's helpers. Only job.py and plan.py, which define the workflow classes,
     # are imported anew for each run: a run's sandbox costs milliseconds of CPU for every module
-    # it re-imports, paid again by every new job, plan and continue-as-new.
+    # it re-imports, paid again by every new job, plan and continue-as-new, and keeps the
+    # module's bytecode for as long as the run is cached.
+    "jobgov.temporal.workflows.governor",  # JobWorkflow's body (job.py only declares it)
     "jobgov.temporal.workflows.book",  # the job's pure rule book
     "jobgov.temporal.workflows.book_base",  # the state it rules, and what people read of it
     "jobgov.temporal.workflows.effects",  # the effects the book hands the workflow
