@@ -11,7 +11,12 @@ are never re-recorded: ``JOBGOV_RECORD_HISTORIES=1`` adds this version's folder 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -45,6 +50,55 @@ def _recorded() -> list[Path]:
 async def test_recorded_histories_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     await _replayer().replay_workflow(history)
+
+
+#: Replays the histories named on the command line with the jobgov found first on ``sys.path``,
+#: printing ``{"version", "failed": {name: error}}``.
+_REPLAY_SCRIPT = """
+import asyncio, json, os, sys
+from pathlib import Path
+import jobgov
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from jobgov.temporal.plugin import JobGovPlugin
+
+async def main():
+    failed = {}
+    for path in map(Path, sys.argv[1:]):
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        try:
+            await Replayer(workflows=[], plugins=[JobGovPlugin()]).replay_workflow(history)
+        except Exception as exc:
+            failed[path.stem] = f"{type(exc).__name__}: {exc}"[:300]
+    print(json.dumps({"version": jobgov.__version__, "file": jobgov.__file__, "failed": failed}), flush=True)
+
+asyncio.run(main())
+os._exit(0)
+"""
+
+
+def test_0_9_code_replays_the_histories_0_10_recorded(tmp_path: Path) -> None:
+    """Rolling back from 0.10 to 0.9 is safe (README, rolling deploys): 0.10 changed no command,
+    so 0.9.0's own workflow code, taken from the repository's git history, replays every history
+    0.10.0 recorded."""
+    root = HISTORIES.parent.parent
+    if not (root / ".git").exists():
+        pytest.skip("needs the repository's git history (0.9.0's code)")
+    # The newest commit that changed whether jobgov/__init__.py says 0.9.0 is the bump to 0.10.0:
+    # its parent is the last commit of 0.9.0.
+    bump = subprocess.run(["git", "log", "-1", "--format=%H", "-S", '__version__ = "0.9.0"', "--",
+                           "jobgov/__init__.py"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", "--format=tar", f"{bump}^", "jobgov"], cwd=root,
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    recorded = sorted(str(p) for p in (HISTORIES / "0.10.0").glob("*.json"))
+    assert len(recorded) == 8
+    run = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + _REPLAY_SCRIPT,
+                          *recorded], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert (result["version"], result["file"]) == ("0.9.0", str(tmp_path / "jobgov" / "__init__.py"))
+    assert result["failed"] == {}
 
 
 async def test_fresh_histories_replay(dev_env: WorkflowEnvironment, task_queue: str) -> None:

@@ -98,6 +98,19 @@ def test_a_workflows_sandbox_imports_only_its_own_module(module: str, other: str
     assert loaded.stdout.strip() == "False"
 
 
+def test_the_job_workflows_module_only_declares_it() -> None:
+    """The sandbox imports ``job.py`` anew for every run and keeps it while the run is cached (its
+    body's bytecode was 63 KB a job): the body is ``governor.py``, passed through, and ``job.py``
+    declares the workflow class, its init and its run, and nothing else."""
+    tree = ast.parse((ROOT / "jobgov" / "temporal" / "workflows" / "job.py").read_text(encoding="utf-8"))
+    definitions = [node for node in tree.body if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
+    assert [node.name for node in definitions] == ["JobWorkflow"]
+    assert isinstance(definitions[0], ast.ClassDef)
+    assert [node.name for node in definitions[0].body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)] == [
+        "__init__", "run"]
+    assert [ast.unparse(base) for base in definitions[0].bases] == ["JobGovernor"]
+
+
 def test_passthrough_modules_are_what_workflows_import() -> None:
     from jobgov.temporal.plugin import PASSTHROUGH_MODULES
 
