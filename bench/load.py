@@ -32,7 +32,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench import compile_bytecode, show
+from bench import compile_bytecode, policy, show
 from bench.sink import Sink
 from jobgov import names
 from tests.conftest import start_dev_env
@@ -206,6 +206,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
     agent-side activities (their streams, replies, prompts and aborts) run in a second process, an
     agent-host ``jobgov worker --agent-queue``, beside each of the ``processes`` workers that run
     the workflows."""
+    speed = policy.yardstick()  # before anything of the run starts
     env = await start_dev_env()
     task_queue = f"load-{uuid.uuid4()}"
     agent_queue = f"{task_queue}-agent" if agent_host else None
@@ -280,6 +281,7 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
             agents.stdin.close()
             await agents.wait()
         await env.shutdown()
+    after = policy.yardstick()  # every process of the run has ended
     timings: list[list[tuple[float, float]]] = report["timings"]
     latencies = [(replied - asked) * 1000 for job in timings for asked, replied in job]
     steady_cpu, steady_asks = _middle(samples, timings)
@@ -319,6 +321,8 @@ async def main(jobs: int = 100, asks: int = 20, rate: float = 1.0, max_jobs: int
             + f" (this process: the job starts and the signal floor): {sum(machine.values()) / elapsed:.2f} of "
               f"{os.cpu_count()} cores busy"),
         "worker RSS": f"{rss0:.0f} MB idle, {peak:.0f} MB peak: {(peak - rss0) / jobs:.3f} MB per job",
+        "the machine (the policy benchmark's normalise p50, alone, before and after the run)": (
+            f"{speed:.0f} us, {after:.0f} us"),
     }
     if set(states) - {"completed"}:
         figures["jobs ended"] = ", ".join(f"{count} {state}" for state, count in states.most_common())

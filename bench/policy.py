@@ -30,7 +30,8 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def run(rounds: int = 200) -> None:
+def _timed(rounds: int) -> tuple[list[float], list[float]]:
+    """Microseconds of each normalisation and each evaluation of :data:`COMMANDS`, ``rounds`` times."""
     policy = parse_plan_config("rules:\n  - {category: shell_command, match: 'git push*', action: deny}\n").policy_for(None)
     with tempfile.TemporaryDirectory() as worktree:
         (Path(worktree) / "src").mkdir()
@@ -47,6 +48,18 @@ def run(rounds: int = 200) -> None:
                 t2 = time.perf_counter()
                 norm_us.append((t1 - t0) * 1e6)
                 eval_us.append((t2 - t1) * 1e6)
+    return norm_us, eval_us
+
+
+def yardstick(rounds: int = 50) -> float:
+    """The machine's speed, as this benchmark's normalise p50 in microseconds (500 of them by default,
+    about 0.1 s): printed beside figures that depend on the machine, so that runs of different days,
+    or of a shared machine under other load, can be told apart."""
+    return statistics.median(_timed(rounds)[0])
+
+
+def run(rounds: int = 200) -> None:
+    norm_us, eval_us = _timed(rounds)
     n = len(norm_us)
     total = sum(norm_us) + sum(eval_us)
     print(f"policy: {n} bash asks ({len(COMMANDS)} commands x {rounds})")
